@@ -1,0 +1,141 @@
+"""Photo datasets: random crops with masks for training, seeded crops and masks for validation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from importlib.resources import files as package_files
+from pathlib import Path
+
+import lightning as L
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms.v2 import functional as TF
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+MaskGenerator = Callable[[int, int, "torch.Generator | None"], Tensor]
+
+
+def samples_dir() -> Path:
+    """The photos shipped with the package (credits in its CREDITS.md)."""
+    return Path(str(package_files("neuralpatch") / "assets" / "photos"))
+
+
+def read_image(path: str | Path) -> Tensor:
+    """RGB image as float ``[3,H,W]`` in [0,1]."""
+    with Image.open(path) as image:
+        return TF.to_dtype(TF.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
+
+
+def list_images(root: str | Path) -> list[Path]:
+    """All readable jpg/png/webp files below ``root`` (recursive, sorted); unreadable ones are skipped with one warning."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist; set data.root (or data.val_root) to a folder of photos")
+    candidates = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    readable, failures = [], []
+    for path in candidates:
+        try:
+            with Image.open(path) as image:
+                image.size  # header only: cheap enough for millions of files
+            readable.append(path)
+        except (UnidentifiedImageError, OSError) as error:
+            failures.append((path, error))
+    if failures:
+        path, error = failures[0]
+        log.warning(f"skipped {len(failures)} unreadable image(s) under {root} (first: {path}: {error})")
+    if not readable:
+        raise FileNotFoundError(f"no readable jpg/png/webp images under {root}; point data.root at a folder of photos")
+    return readable
+
+
+def random_crop(image: Tensor, size: int, scale: Sequence[float], generator: torch.Generator | None) -> Tensor:
+    """Rescale so the shorter side is ``size·s`` (s ~ U(scale)), then crop ``size²`` and flip at random."""
+    low, high = scale
+    factor = low + (high - low) * torch.rand((), generator=generator).item()
+    image = TF.resize(image, [max(size, round(size * factor))], antialias=True)  # shorter side
+    height, width = image.shape[-2:]
+    top = int(torch.randint(0, height - size + 1, (), generator=generator))
+    left = int(torch.randint(0, width - size + 1, (), generator=generator))
+    image = TF.crop(image, top, left, size, size)
+    if torch.rand((), generator=generator).item() < 0.5:
+        image = TF.horizontal_flip(image)
+    return image
+
+
+class InpaintingDataset(Dataset):
+    """``repeats`` crops of every photo, each with a mask.
+
+    ``seed=None``: crops and masks come from the global RNG (training; Lightning seeds workers).
+    ``seed=int``: item ``i`` is a pure function of ``seed + i`` (validation is identical run to run).
+    """
+
+    def __init__(self, files: Sequence[Path], masks: MaskGenerator, image_size: int, scale: Sequence[float],
+                 repeats: int = 1, seed: int | None = None):
+        self.files, self.masks, self.image_size = list(files), masks, image_size
+        self.scale, self.repeats, self.seed = tuple(scale), repeats, seed
+
+    def __len__(self) -> int:
+        return len(self.files) * self.repeats
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        generator = None if self.seed is None else torch.Generator().manual_seed(self.seed + index)
+        image = self._load(index)
+        image = random_crop(image, self.image_size, self.scale, generator)  # [3,S,S]
+        mask = self.masks(self.image_size, self.image_size, generator)  # [1,S,S]
+        return {"image": image, "mask": mask}
+
+    def _load(self, index: int) -> Tensor:
+        """Reads photo ``index``; a file that fails to decode is reported and replaced by the next one."""
+        for offset in range(len(self.files)):
+            path = self.files[(index + offset) % len(self.files)]
+            try:
+                return read_image(path)
+            except OSError as error:
+                log.warning(f"cannot decode {path} ({error}); using the next photo instead")
+        raise RuntimeError("no photo of the dataset could be decoded")
+
+
+class InpaintingDataModule(L.LightningDataModule):
+    """Photos from ``root`` (default: the shipped samples), split by photo into train and validation."""
+
+    def __init__(self, masks: MaskGenerator, root: str | None = None, val_root: str | None = None,
+                 val_fraction: float = 0.2, image_size: int = 128, scale: Sequence[float] = (1.0, 2.0),
+                 train_repeats: int = 1, val_crops: int = 1, batch_size: int = 16, num_workers: int = 4,
+                 seed: int = 0):
+        super().__init__()
+        self.masks, self.root, self.val_root = masks, root, val_root
+        self.val_fraction, self.image_size, self.scale = val_fraction, image_size, tuple(scale)
+        self.train_repeats, self.val_crops, self.seed = train_repeats, val_crops, seed
+        self.batch_size, self.num_workers = batch_size, num_workers
+
+    def split(self) -> tuple[list[Path], list[Path]]:
+        """(train photos, validation photos); without ``val_root`` a seeded ``val_fraction`` of the photos."""
+        photos = list_images(self.root if self.root is not None else samples_dir())
+        if self.val_root is not None:
+            return photos, list_images(self.val_root)
+        if len(photos) < 2:
+            raise ValueError(f"{self.root} holds {len(photos)} photo; a train/val split needs at least 2 (or set data.val_root)")
+        order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(self.seed)).tolist()
+        n_val = min(len(photos) - 1, max(1, round(self.val_fraction * len(photos))))
+        val = sorted(photos[i] for i in order[:n_val])
+        return [p for p in photos if p not in val], val
+
+    def setup(self, stage: str | None = None) -> None:
+        train_files, val_files = self.split()
+        self.train_set = InpaintingDataset(train_files, self.masks, self.image_size, self.scale, self.train_repeats)
+        self.val_set = InpaintingDataset(val_files, self.masks, self.image_size, self.scale, self.val_crops, seed=self.seed)
+        log.info(f"data: {len(train_files)} train photos ({len(self.train_set)} crops/epoch), "
+                 f"{len(val_files)} validation photos ({len(self.val_set)} fixed crops)")
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, self.batch_size, shuffle=True, drop_last=True, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, self.batch_size, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())

@@ -1,0 +1,65 @@
+"""``train(cfg)``: builds data, masks, model, loggers and trainer from a composed Hydra config and fits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+def is_distributed(devices: int | str | Sequence[int], num_nodes: int, accelerator: str = "auto") -> bool:
+    """Whether the trainer will start several processes (so ``strategy: auto`` must become DDP)."""
+    if num_nodes > 1 or devices == -1 or devices == "-1":
+        return True
+    if devices == "auto":  # Lightning takes every GPU, or one CPU process
+        return accelerator != "cpu" and torch.cuda.device_count() > 1
+    if isinstance(devices, int):
+        return devices > 1
+    if isinstance(devices, str):
+        return "," in devices.strip(",") or (devices.isdigit() and int(devices) > 1)
+    return len(devices) > 1
+
+
+def strategy(cfg: DictConfig):
+    """DDP for several processes. find_unused_parameters: each of the GAN's two backward passes reaches only one network."""
+    if cfg.trainer.strategy == "auto" and is_distributed(cfg.trainer.devices, cfg.trainer.num_nodes, cfg.trainer.accelerator):
+        return "ddp_find_unused_parameters_true"
+    return cfg.trainer.strategy
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Trains the content network; returns the final logged metrics."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data, masks=instantiate(cfg.masks))
+    model = instantiate(cfg.model)
+    loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()] if cfg.get("callbacks") else []
+    trainer = instantiate(cfg.trainer, strategy=strategy(cfg), logger=loggers or False, callbacks=callbacks)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    report(trainer, metrics)
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()  # one W&B run per multirun job
+    return metrics
+
+
+@rank_zero_only
+def report(trainer: L.Trainer, metrics: dict[str, float]) -> None:
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    if checkpoint is not None:
+        log.info(f"checkpoints: last {checkpoint.last_model_path or '-'}, best {checkpoint.best_model_path or '-'} "
+                 f"(val/psnr {float(checkpoint.best_model_score or float('nan')):.2f} dB)")
+    for logger in trainer.loggers:
+        log.info(f"logs ({type(logger).__name__}): {logger.log_dir or logger.save_dir}")
+    log.info(f"run folder: {trainer.default_root_dir}; final metrics: "
+             + ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())))

@@ -1,0 +1,94 @@
+"""Every option of every config group composes and instantiates."""
+
+import pytest
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+from conftest import CONF, TINY
+from neuralpatch.data import InpaintingDataModule, samples_dir
+from neuralpatch.masks import CenterMask, MixedMask
+from neuralpatch.module import ContentModule
+from neuralpatch.train import is_distributed, strategy
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_every_group_has_its_options():
+    assert options("data") == ["folder", "paris_streetview", "places2", "samples"]
+    assert options("masks") == ["box", "center", "irregular", "mixed"]
+    assert options("logger") == ["csv", "none", "wandb"]
+    assert "content" in options("model")
+
+
+@pytest.mark.parametrize("option", options("data"))
+def test_data_options(compose_config, option):
+    root = str(samples_dir())
+    cfg = compose_config(overrides=[f"data={option}", f"data.root={root}", f"data.val_root={root}"])
+    datamodule = instantiate(cfg.data, masks=instantiate(cfg.masks))
+    assert isinstance(datamodule, InpaintingDataModule)
+    datamodule.setup()
+    assert len(datamodule.train_set) > 0 and len(datamodule.val_set) > 0
+
+
+@pytest.mark.parametrize("option", options("masks"))
+def test_mask_options(compose_config, option):
+    masks = instantiate(compose_config(overrides=[f"masks={option}"]).masks)
+    mask = masks(64, 48)
+    assert mask.shape == (1, 64, 48) and 0 < mask.mean() < 1
+
+
+def test_mixed_masks_instantiate_each_generator(compose_config):
+    masks = instantiate(compose_config().masks)
+    assert isinstance(masks, MixedMask) and isinstance(masks.generators["center"], CenterMask)
+    assert set(masks.names) == {"center", "box", "thin", "medium", "thick"}
+
+
+@pytest.mark.parametrize("option", options("model"))
+def test_model_options(compose_config, option):
+    model = instantiate(compose_config(overrides=[f"model={option}", *TINY]).model)
+    assert isinstance(model, ContentModule) and not model.automatic_optimization
+
+
+@pytest.mark.parametrize("option", options("trainer"))
+def test_trainer_options(compose_config, option):
+    cfg = compose_config(overrides=[f"trainer={option}"])
+    trainer = instantiate(cfg.trainer, accelerator="cpu", precision="32-true", strategy=strategy(cfg), logger=False)
+    assert trainer.max_steps == cfg.trainer.max_steps
+
+
+def test_gpu_trainer_defaults_to_bf16(compose_config):
+    assert compose_config(overrides=["trainer=gpu"]).trainer.precision == "bf16-mixed"
+
+
+@pytest.mark.parametrize("option", options("logger"))
+def test_logger_options(compose_config, option):
+    loggers = [instantiate(c) for c in compose_config(overrides=[f"logger={option}"]).get("logger", {}).values()]
+    expected = {"wandb": [WandbLogger], "csv": [CSVLogger], "none": []}[option]
+    assert [type(logger) for logger in loggers] == expected
+
+
+@pytest.mark.parametrize("option", options("callbacks"))
+def test_callback_options(compose_config, option):
+    callbacks = [instantiate(c) for c in (compose_config(overrides=[f"callbacks={option}"]).get("callbacks") or {}).values()]
+    assert len(callbacks) == (1 if option == "default" else 0)
+
+
+def test_slurm_launcher_composes(compose_config):
+    cfg = compose_config(overrides=["hydra/launcher=slurm", "trainer.devices=8", "trainer.num_nodes=2"], hydra=True)
+    launcher = cfg.hydra.launcher
+    assert "submitit" in launcher._target_ and launcher.tasks_per_node == 8 and launcher.nodes == 2
+
+
+@pytest.mark.parametrize(("devices", "nodes", "expected"), [
+    (1, 1, False), (4, 1, True), (1, 2, True), (-1, 1, True), ("auto", 1, False), ("0,1", 1, True), ([0], 1, False),
+    ([0, 1], 1, True), ("1", 1, False), ("4", 1, True),
+])
+def test_several_devices_select_ddp(devices, nodes, expected):
+    assert is_distributed(devices, nodes) is expected
+
+
+def test_contract_command_composes_ddp(compose_config):
+    cfg = compose_config(overrides=["model=content", "trainer.devices=4"])
+    assert strategy(cfg) == "ddp_find_unused_parameters_true"

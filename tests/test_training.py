@@ -1,0 +1,128 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import lightning as L
+from conftest import ROOT, TINY
+from neuralpatch.module import ContentModule, load_generator
+from neuralpatch.train import train
+
+
+def metric_steps(run_dir) -> list[int]:
+    lines = next(run_dir.glob("csv/version_*/metrics.csv")).read_text().splitlines()
+    step = lines[0].split(",").index("step")
+    return sorted({int(line.split(",")[step]) for line in lines[1:]})
+
+
+def test_cpu_training_writes_a_checkpoint_that_resumes(compose_config, tmp_path):
+    first = compose_config(overrides=[*TINY, "logger=csv", "trainer.max_steps=4"])
+    metrics = train(first)
+    assert {"val/psnr", "val/ssim", "val/l1", "train/loss_g", "train/loss_d"} <= metrics.keys()
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    assert state["global_step"] == 4 and len(state["optimizer_states"]) == 2
+    assert any(p.name.startswith("best-step") for p in last.parent.iterdir())
+
+    resumed_dir = tmp_path / "resumed"
+    resumed = compose_config(overrides=[*TINY, "logger=csv", "trainer.max_steps=8", f"ckpt_path={last}",
+                                        f"trainer.default_root_dir={resumed_dir}",
+                                        f"logger.csv.save_dir={resumed_dir}",
+                                        f"callbacks.model_checkpoint.dirpath={resumed_dir}/checkpoints"])
+    train(resumed)
+    assert torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8
+    # logged steps count batches (2 optimizer steps each): the resumed run logs only after the first run's
+    assert min(metric_steps(resumed_dir)) > max(metric_steps(tmp_path))
+
+
+def test_checkpoint_alone_rebuilds_the_generator(compose_config, tmp_path):
+    train(compose_config(overrides=[*TINY, "logger=none", "trainer.max_steps=2"]))
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").rename(alone / "content.ckpt")
+    generator = load_generator(alone / "content.ckpt")
+    module = ContentModule.load_from_checkpoint(alone / "content.ckpt").eval()
+    image, mask = torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    assert torch.equal(generator(image, mask), module.generator(image, mask))
+    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+        load_generator(alone / "missing.ckpt")
+
+
+def _tiny_module(**kwargs) -> ContentModule:
+    return ContentModule(generator=dict(image_size=32, base_channels=8, bottleneck=32),
+                         discriminator=dict(image_size=32, base_channels=8), **kwargs)
+
+
+def _batches(n: int, nan: bool = False) -> DataLoader:
+    generator = torch.Generator().manual_seed(0)
+    items = []
+    for _ in range(n):
+        image, mask = torch.rand(3, 32, 32, generator=generator), torch.zeros(1, 32, 32)
+        mask[:, 8:24, 8:24] = 1
+        if nan:
+            image[0, 0, 0] = float("nan")
+        items.append({"image": image, "mask": mask})
+    return DataLoader(items, batch_size=2)
+
+
+def _trainer(**kwargs) -> L.Trainer:
+    return L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                     enable_model_summary=False, limit_val_batches=0, **kwargs)
+
+
+def test_manual_optimization_updates_both_networks_and_generator_step_leaves_d_unchanged(monkeypatch):
+    module = _tiny_module()
+    snapshots = []
+    step = ContentModule._step
+
+    def recording_step(self, optimizer, loss, name):
+        before = {k: v.clone() for k, v in self.state_dict().items()}
+        step(self, optimizer, loss, name)
+        snapshots.append((name, before, {k: v.clone() for k, v in self.state_dict().items()}))
+
+    monkeypatch.setattr(ContentModule, "_step", recording_step)
+    _trainer(max_steps=4).fit(module, train_dataloaders=_batches(4))
+    assert [name for name, _, _ in snapshots] == ["discriminator", "generator"] * 2
+
+    def changed(before, after, prefix):
+        return [k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])]
+
+    for name, before, after in snapshots:
+        if name == "generator":
+            assert changed(before, after, "generator.") and not changed(before, after, "discriminator.")
+        else:
+            assert changed(before, after, "discriminator.") and not changed(before, after, "generator.")
+
+
+def test_non_finite_loss_stops_with_the_step():
+    with pytest.raises(FloatingPointError, match="non-finite discriminator loss at global step 0"):
+        _trainer(max_steps=2).fit(_tiny_module(), train_dataloaders=_batches(2, nan=True))
+
+
+def _run_train(tmp_path, *overrides, multirun: bool = False) -> subprocess.CompletedProcess:
+    flags = ["-m"] if multirun else []
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *flags, *TINY, "logger=csv", *overrides],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+
+def test_ddp_on_cpu_with_two_processes(tmp_path):
+    run = _run_train(tmp_path, "trainer.devices=2", "trainer.max_steps=4", f"hydra.run.dir={tmp_path}/run")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "run" / "train_ddp_process_1.log").is_file()  # a second rank really ran
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["global_step"] == 4
+
+
+def test_multirun_gives_one_folder_per_job(tmp_path):
+    run = _run_train(tmp_path, "model.lambda_adv=0,0.001", "trainer.max_steps=2", f"hydra.sweep.dir={tmp_path}/sweep",
+                     multirun=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert [job.name for job in jobs] == ["0", "1"]
+    for job, value in zip(jobs, ["0", "0.001"]):
+        assert f"- model.lambda_adv={value}" in (job / ".hydra" / "overrides.yaml").read_text().splitlines()
+        assert (job / "checkpoints" / "last.ckpt").is_file()
