@@ -15,7 +15,7 @@ TINY = [
     "model.generator.base_channels=8", "model.generator.bottleneck=32", "model.discriminator.base_channels=8",
     "trainer.accelerator=cpu", "trainer.val_check_interval=2", "trainer.limit_val_batches=1",
     "trainer.log_every_n_steps=1", "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
+    "trainer.enable_model_summary=false", "~callbacks.synthesis",
 ]
 
 
@@ -31,6 +31,7 @@ def compose_config(tmp_path):
 
     def _compose(config_name: str = "train", overrides: list[str] = (), hydra: bool = False) -> DictConfig:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return compose(config_name, [*overrides, f"output_dir={tmp_path}"], return_hydra_config=hydra)
+            run_dir = f"output_dir={tmp_path}" if config_name == "train" else f"output={tmp_path}"
+            return compose(config_name, [*overrides, run_dir], return_hydra_config=hydra)
 
     return _compose

@@ -1,6 +1,7 @@
 """Every option of every config group composes and instantiates."""
 
 import pytest
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
@@ -8,6 +9,8 @@ from conftest import CONF, TINY
 from neuralpatch.data import InpaintingDataModule, samples_dir
 from neuralpatch.masks import CenterMask, MixedMask
 from neuralpatch.module import ContentModule
+from neuralpatch.synthesis import build_synthesizer
+from neuralpatch.texture import build_texture_network
 from neuralpatch.train import is_distributed, strategy
 
 
@@ -72,7 +75,26 @@ def test_logger_options(compose_config, option):
 @pytest.mark.parametrize("option", options("callbacks"))
 def test_callback_options(compose_config, option):
     callbacks = [instantiate(c) for c in (compose_config(overrides=[f"callbacks={option}"]).get("callbacks") or {}).values()]
-    assert len(callbacks) == (1 if option == "default" else 0)
+    expected = {"default": ["ModelCheckpoint", "SynthesisCallback"], "none": []}[option]
+    assert [type(c).__name__ for c in callbacks] == expected
+
+
+@pytest.mark.parametrize(("config", "group"), [("train", "texture"), ("train", "synthesis"), ("train", "pyramid"),
+                                               ("inpaint", "texture"), ("inpaint", "synthesis"), ("inpaint", "pyramid")])
+def test_synthesis_groups_compose_and_build(compose_config, config, group):
+    for option in options(group):
+        cfg = compose_config(config, [f"{group}={option}"])
+        if group == "texture":
+            network = build_texture_network(**cfg.texture)
+            assert set(network(torch.rand(1, 3, 32, 32))) == set(cfg.texture.layers)
+        else:
+            assert build_synthesizer({"name": "random", "layers": ["relu3_1"]}, cfg.synthesis, cfg.pyramid)
+
+
+def test_content_option_composes(compose_config):
+    assert options("content") == ["none"]
+    assert compose_config("inpaint", ["content=none"]).content.ckpt is None
+    assert compose_config("inpaint", ["content.ckpt=last.ckpt"]).content.ckpt == "last.ckpt"
 
 
 def test_slurm_launcher_composes(compose_config):

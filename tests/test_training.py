@@ -126,3 +126,16 @@ def test_multirun_gives_one_folder_per_job(tmp_path):
     for job, value in zip(jobs, ["0", "0.001"]):
         assert f"- model.lambda_adv={value}" in (job / ".hydra" / "overrides.yaml").read_text().splitlines()
         assert (job / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_synthesis_callback_logs_grid_and_hole_metrics(compose_config, tmp_path):
+    with_callback = [o for o in TINY if o != "~callbacks.synthesis"]
+    train(compose_config(overrides=[*with_callback, "logger=csv", "trainer.max_steps=8", "texture=random",
+                                    "synthesis.iterations=2", "synthesis.line_search=null", "pyramid.levels=2",
+                                    "callbacks.synthesis.every_n_validations=2"]))
+    metrics = next(tmp_path.glob("csv/version_*/metrics.csv")).read_text()
+    header, *rows = metrics.splitlines()
+    psnr = header.split(",").index("synthesis/psnr")
+    assert sum(1 for row in rows if row.split(",")[psnr]) == 1  # 2 validations, synthesis on every 2nd
+    grids = list(tmp_path.glob("csv/version_*/images/synthesis_samples_step*.png"))
+    assert len(grids) == 1

@@ -37,6 +37,7 @@ class ContentGenerator(nn.Module):
 
     def __init__(self, image_size: int = 128, base_channels: int = 64, max_channels: int = 512, bottleneck: int = 4000):
         super().__init__()
+        self.image_size = image_size
         channels = _channels(_depth(image_size), base_channels, max_channels)
         encoder: list[nn.Module] = [nn.Conv2d(4, channels[0], 4, 2, 1), nn.ELU()]
         for c_in, c_out in zip(channels, channels[1:]):

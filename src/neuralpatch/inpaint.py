@@ -1,0 +1,200 @@
+"""``inpaint(cfg)``: reads photos and masks, runs the synthesis, writes result, grid and JSON (atomically)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from importlib.resources import files as package_files
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image, UnidentifiedImageError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from neuralpatch.data import IMAGE_SUFFIXES
+from neuralpatch.module import load_generator
+from neuralpatch.synthesis import build_synthesizer
+
+log = logging.getLogger(__name__)
+
+
+class InpaintError(Exception):
+    """Bad input: the message is one line naming the file or value and what to do."""
+
+
+def demo_inputs() -> tuple[Path, Path]:
+    """The photo and mask shipped for a bare ``python inpaint.py``."""
+    demo = Path(str(package_files("neuralpatch") / "assets" / "demo"))
+    return demo / "seeding.jpg", demo / "seeding_mask.png"
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    if not path.is_file():
+        raise InpaintError(f"{what} {path} does not exist; pass an existing file (or folder) with +{what}=PATH")
+    try:
+        image = Image.open(path)
+        image.load()
+    except (UnidentifiedImageError, OSError) as error:
+        raise InpaintError(f"cannot read {what} {path} ({error}); pass a PNG, JPEG or WebP file") from None
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale to 8 bits instead of clipping
+        image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().clip(0, 255).astype(np.uint8))
+    return image
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """``[H,W,3]`` uint8 RGB (grey, palette, RGBA and 16-bit images converted; alpha dropped)."""
+    return np.array(_open(path, "image").convert("RGB"))
+
+
+def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """``[H,W]`` bool, True = hole (grey value > 127), resized with nearest neighbour to ``size`` (W, H)."""
+    mask = _open(path, "mask").convert("L")
+    if mask.size != size:
+        log.warning(f"mask {path} is {mask.size[0]}×{mask.size[1]}, the image {size[0]}×{size[1]}: "
+                    "resized with nearest neighbour")
+        mask = mask.resize(size, Image.NEAREST)
+    return np.asarray(mask) > 127
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def pair_inputs(image: Path, mask: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) pairs: a folder of images takes masks from a folder by stem (``stem.*`` or
+    ``stem_mask.*``), or one mask file for all."""
+    images = _images_in(image) if image.is_dir() else [image]
+    if not images:
+        raise InpaintError(f"no png/jpg/webp images in {image}; pass +image=FILE or a folder of photos")
+    if not mask.is_dir():
+        return [(path, mask) for path in images]
+    masks = {p.stem: p for p in _images_in(mask)}
+    pairs = []
+    for path in images:
+        match = masks.get(f"{path.stem}_mask", masks.get(path.stem))
+        if match is None:
+            raise InpaintError(f"no mask for {path.name} in {mask} (looked for {path.stem}.png or {path.stem}_mask.png)")
+        pairs.append((path, match))
+    return pairs
+
+
+def output_paths(output: Path, image: Path, single: bool) -> dict[str, Path]:
+    if single and output.suffix:
+        if output.suffix.lower() != ".png":
+            raise InpaintError(f"output {output} must be a .png (lossless, so pixels outside the hole stay exact) or a folder")
+        result = output
+    else:
+        result = output / f"{image.stem}_inpainted.png"
+    return {"result": result, "grid": result.with_name(result.stem + "_grid.png"), "json": result.with_suffix(".json")}
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` into a temporary file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _save_png(array: np.ndarray, path: Path) -> None:
+    atomic_write(path, lambda temporary: Image.fromarray(array).save(temporary, format="PNG"))
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    return (image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InpaintError("device=cuda but no CUDA GPU is available; use device=auto or device=cpu")
+    return torch.device(name)
+
+
+def inpaint(cfg: DictConfig, run_dir: Path) -> list[Path]:
+    """Inpaints every (image, mask) pair of ``cfg``; returns the result paths."""
+    if "image" in cfg:
+        if "mask" not in cfg:
+            raise InpaintError("+image is given without +mask; pass +mask=PATH (white = hole)")
+        image_arg, mask_arg = Path(cfg.image).expanduser(), Path(cfg.mask).expanduser()
+    else:
+        image_arg, mask_arg = demo_inputs()
+        log.info(f"no +image/+mask given: inpainting the shipped demo {image_arg.name}")
+    if not image_arg.exists():
+        raise InpaintError(f"image {image_arg} does not exist; pass +image=FILE or a folder of photos")
+    if not mask_arg.exists():
+        raise InpaintError(f"mask {mask_arg} does not exist; pass +mask=FILE or a folder of masks")
+    pairs = pair_inputs(image_arg, mask_arg)
+    output = Path(cfg.output).expanduser() if cfg.output else run_dir
+    inputs = {p.resolve() for pair in pairs for p in pair}
+    jobs = [(image, mask, output_paths(output, image, len(pairs) == 1)) for image, mask in pairs]
+    for _, _, paths in jobs:
+        clash = next((p for p in paths.values() if p.resolve() in inputs), None)
+        if clash is not None:
+            raise InpaintError(f"output {clash} is one of the inputs; choose another output= (inputs are never overwritten)")
+
+    device = _device(cfg.device)
+    synthesizer = build_synthesizer(cfg.texture, cfg.synthesis, cfg.pyramid).to(device)
+    content = load_generator(cfg.content.ckpt, map_location=device) if cfg.content.ckpt else None
+    config = OmegaConf.to_container(cfg, resolve=True)
+    return [_inpaint_one(image, mask, paths, synthesizer, content, device, config) for image, mask, paths in jobs]
+
+
+def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synthesizer, content, device, config) -> Path:
+    photo = read_photo(image_path)  # [H,W,3] uint8
+    hole = read_mask(mask_path, (photo.shape[1], photo.shape[0]))  # [H,W] bool
+    if hole.all():
+        raise InpaintError(f"mask {mask_path} covers the whole image; nothing is left to synthesize from")
+    image = torch.from_numpy(photo).permute(2, 0, 1)[None].float().div(255).to(device)  # [1,3,H,W]
+    hole_t = torch.from_numpy(hole)[None, None].to(device)  # [1,1,H,W]
+    start = time.perf_counter()
+    if not hole.any():
+        log.warning(f"mask {mask_path} has no hole (no pixel > 127): {image_path.name} is copied unchanged")
+        result, info = image, {"levels": [], "content": None}
+    else:
+        with _progress(image_path.name, synthesizer.levels) as update:
+            result, info = synthesizer(image, hole_t, content, progress=update)
+    filled = np.where(hole[..., None], _to_uint8(result), photo)  # bit-exact outside the hole
+    _save_png(filled, paths["result"])
+    prior = _to_uint8(info["content"]) if info["content"] is not None else np.full_like(photo, 127)
+    masked = np.where(hole[..., None], np.uint8(255), photo)
+    _save_png(np.concatenate([masked, prior, filled], axis=1), paths["grid"])
+    record = {"image": str(image_path), "mask": str(mask_path), **{k: str(v) for k, v in paths.items()},
+              "size": [photo.shape[1], photo.shape[0]], "hole_fraction": float(hole.mean()),
+              "texture_backbone": synthesizer.texture.name, "content": config["content"]["ckpt"], "device": str(device),
+              "seconds": time.perf_counter() - start, "levels": info["levels"], "config": config}
+    atomic_write(paths["json"], lambda temporary: temporary.write_text(json.dumps(record, indent=2)))
+    log.info(f"{image_path.name}: {paths['result']} ({record['seconds']:.1f} s; grid {paths['grid'].name})")
+    return paths["result"]
+
+
+class _progress:
+    """A rich progress bar per pyramid level, counting energy evaluations."""
+
+    def __init__(self, name: str, levels: int):
+        self.name, self.levels = name, levels
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        self.tasks: dict[int, int] = {}
+
+    def __enter__(self):
+        self.bar.start()
+        return self.update
+
+    def update(self, level: int, evaluation: int, total: int) -> None:
+        if level not in self.tasks:
+            self.tasks[level] = self.bar.add_task(f"{self.name} level {level + 1}/{self.levels}", total=total)
+        self.bar.update(self.tasks[level], completed=evaluation)
+
+    def __exit__(self, *exc) -> None:
+        self.bar.stop()

