@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import resource
 import time
 from collections.abc import Callable
 
@@ -83,6 +84,14 @@ def texture_energy(features: Tensor, hole: Tensor, stride: int, chunk_size: int,
         match = best[q_rows - top, q_cols - left]  # [Q]
         targets = gather_patches(known, c_rows[match], c_cols[match])  # [Q,C,3,3]
     return (gather_patches(features[0], q_rows, q_cols) - targets).pow(2).sum()
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated since the last reset; on the CPU the process's peak resident set."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def total_variation(image: Tensor) -> Tensor:
@@ -172,10 +181,12 @@ class Synthesizer(torch.nn.Module):
             else:
                 init = resize(result, size)
                 target = resize(prediction, size) if prediction is not None else init
+            if image.is_cuda:
+                torch.cuda.reset_peak_memory_stats(image.device)
             start = time.perf_counter()
             result, energies, evaluations = self._optimize(known, level_hole, init, target, level, progress)
             levels.append({"level": level, "size": list(size), "seconds": time.perf_counter() - start,
-                           "evaluations": evaluations, **energies})
+                           "evaluations": evaluations, "peak_memory_mb": peak_memory_mb(image.device), **energies})
 
         fill = resize(result, (height, width)) if scale < 1 else result
         weights = feather_weights(hole, self.feather)
@@ -184,7 +195,9 @@ class Synthesizer(torch.nn.Module):
 
     def energies(self, x: Tensor, hole: Tensor, target: Tensor | None) -> dict[str, Tensor]:
         """The three energy terms (unweighted) of the image ``x`` ``[1,3,h,w]``."""
-        pixel = ((x - target) * hole * PIXEL_SCALE).pow(2).sum() if target is not None else x.new_zeros(())
+        pixel = x.new_zeros(())
+        if target is not None:  # mean over the hole's values, as the MSECriterion of the authors' Torch code
+            pixel = ((x - target) * hole * PIXEL_SCALE).pow(2).sum() / (hole.sum() * x.shape[1]).clamp_min(1)
         texture = x.new_zeros(())
         for features in self.texture(x).values():
             feature_hole = F.adaptive_max_pool2d(hole.float(), features.shape[-2:]) > 0
@@ -195,14 +208,6 @@ class Synthesizer(torch.nn.Module):
                   progress: Progress | None) -> tuple[Tensor, dict[str, float], int]:
         fill = init.detach().clone().requires_grad_(True)
         mask = hole.float()
-        lbfgs = self.optimizer == "lbfgs"
-        total = math.ceil(self.iterations * 1.25) if lbfgs and self.line_search else self.iterations
-        if lbfgs:
-            optimizer = torch.optim.LBFGS([fill], lr=self.lr, max_iter=self.iterations, max_eval=total,
-                                          history_size=self.history_size, line_search_fn=self.line_search,
-                                          tolerance_grad=0.0, tolerance_change=0.0)
-        else:
-            optimizer = torch.optim.Adam([fill], lr=self.lr)
         evaluations, last = 0, {}
 
         def closure() -> Tensor:
@@ -215,14 +220,25 @@ class Synthesizer(torch.nn.Module):
             evaluations += 1
             last = {f"energy_{k}": float(v.detach()) for k, v in terms.items()} | {"energy": float(energy.detach())}
             if progress is not None:
-                progress(level, evaluations, total)
+                progress(level, min(evaluations, self.iterations), self.iterations)
             return energy
 
-        if lbfgs:
-            optimizer.step(closure)
-        else:
+        if self.optimizer == "adam":
+            optimizer = torch.optim.Adam([fill], lr=self.lr)
             for _ in range(self.iterations):
                 optimizer.step(closure)
+        else:
+            # The nearest neighbours change between evaluations, so the energy is only piecewise smooth and
+            # L-BFGS can stop early (a failed line search); it is restarted with a fresh history until the
+            # evaluation budget is spent or a restart makes no progress.
+            while evaluations < self.iterations:
+                start = evaluations
+                optimizer = torch.optim.LBFGS([fill], lr=self.lr, max_iter=self.iterations - evaluations,
+                                              max_eval=self.iterations - evaluations, history_size=self.history_size,
+                                              line_search_fn=self.line_search, tolerance_grad=0.0, tolerance_change=0.0)
+                optimizer.step(closure)
+                if evaluations - start <= 2:
+                    break
         with torch.no_grad():
             return (known * (1 - mask) + fill.clamp(0, 1) * mask), last, evaluations
 
