@@ -23,13 +23,19 @@ def wandb_credentials() -> bool:
         return False
 
 
-def wandb_logger(save_dir: str, project: str = "neuralpatch", offline: bool | None = None, **kwargs) -> WandbLogger:
-    """A ``WandbLogger`` that runs offline when ``offline`` is true, WANDB_MODE says so, or no credentials exist."""
+def wandb_offline(save_dir: str, offline: bool | None = None) -> bool:
+    """Whether W&B must run offline: when asked, when WANDB_MODE says so, or when no credentials exist (then one
+    warning). Sets WANDB_MODE=offline so child processes (DDP ranks, the W&B service) never prompt either."""
     if offline is None:
         offline = os.environ.get("WANDB_MODE") in ("offline", "disabled", "dryrun") or not wandb_credentials()
         if offline and os.environ.get("WANDB_MODE") is None:
             log.warning(f"W&B: no credentials found, logging offline under {save_dir}/wandb "
                         "(run `wandb login`, then `wandb sync <run dir>` to upload)")
     if offline:
-        os.environ.setdefault("WANDB_MODE", "offline")  # child processes (DDP ranks, W&B service) stay offline too
-    return WandbLogger(save_dir=save_dir, project=project, offline=offline, **kwargs)
+        os.environ.setdefault("WANDB_MODE", "offline")
+    return offline
+
+
+def wandb_logger(save_dir: str, project: str = "neuralpatch", offline: bool | None = None, **kwargs) -> WandbLogger:
+    """A ``WandbLogger`` that never prompts for a login (see ``wandb_offline``)."""
+    return WandbLogger(save_dir=save_dir, project=project, offline=wandb_offline(save_dir, offline), **kwargs)

@@ -1,0 +1,184 @@
+"""``evaluate(cfg)``: a fixed evaluation set, several methods, hole metrics, tables, a grid and W&B logs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+from torch import Tensor
+
+from neuralpatch.inpaint import InpaintError, atomic_write, read_mask, read_photo
+from neuralpatch.loggers import wandb_offline
+from neuralpatch.methods import Resources
+from neuralpatch.metrics import hole_metrics
+
+log = logging.getLogger(__name__)
+
+METRICS = ("l1", "l2", "psnr", "ssim", "sharpness", "seconds")
+HEADERS = {"l1": "L1 %", "l2": "L2 %", "psnr": "PSNR dB", "ssim": "SSIM", "sharpness": "sharpness", "seconds": "s/image"}
+
+
+@dataclass
+class Sample:
+    name: str
+    image: Tensor  # [1,3,H,W] in [0,1]
+    hole: Tensor  # [1,1,H,W] in {0,1}
+
+
+def _tensor(photo: np.ndarray) -> Tensor:
+    return torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+
+
+def _uint8(image: Tensor) -> np.ndarray:
+    return (image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
+
+
+def _save_png(array: np.ndarray, path: Path) -> None:
+    atomic_write(path, lambda temporary: Image.fromarray(array).save(temporary, format="PNG"))
+
+
+def build_eval_set(cfg: DictConfig, out_dir: Path) -> list[Sample]:
+    """From ``eval.pairs`` (``<stem>.png`` + ``<stem>_mask.png``), or from the photos of ``data`` (``eval.split``):
+    centre square crops at ``eval.image_size`` with masks drawn from ``masks`` seeded by ``eval.seed`` + index.
+    Generated sets are saved under ``out_dir/eval_set`` as pairs, so ``eval.pairs=<that folder>`` reuses them."""
+    if cfg.eval.pairs:
+        folder = Path(cfg.eval.pairs).expanduser()
+        if not folder.is_dir():
+            raise InpaintError(f"eval.pairs {folder} is not a folder; pass a folder of <stem>.png + <stem>_mask.png")
+        samples = []
+        for image in sorted(p for p in folder.glob("*.png") if not p.stem.endswith("_mask")):
+            photo = read_photo(image)
+            mask = read_mask(folder / f"{image.stem}_mask.png", (photo.shape[1], photo.shape[0]))
+            samples.append(Sample(image.stem, _tensor(photo), torch.from_numpy(mask)[None, None].float()))
+        return samples[: cfg.eval.max_images]
+
+    train, val = instantiate(cfg.data, masks=None).split()
+    photos = {"val": val, "train": train, "all": sorted(train + val)}[cfg.eval.split][: cfg.eval.max_images]
+    masks, size, samples = instantiate(cfg.masks), cfg.eval.image_size, []
+    for index, path in enumerate(photos):
+        image = _tensor(read_photo(path))
+        side = min(image.shape[-2:])
+        top, left = (image.shape[-2] - side) // 2, (image.shape[-1] - side) // 2
+        image = F.interpolate(image[..., top : top + side, left : left + side], (size, size), mode="area")
+        image = torch.from_numpy(_uint8(image)).permute(2, 0, 1)[None].float() / 255  # exactly what is saved
+        hole = masks(size, size, torch.Generator().manual_seed(cfg.eval.seed + index))[None]
+        samples.append(Sample(path.stem, image, hole))
+        _save_png(_uint8(image), out_dir / "eval_set" / f"{path.stem}.png")
+        _save_png((hole[0, 0].numpy() * 255).astype(np.uint8), out_dir / "eval_set" / f"{path.stem}_mask.png")
+    return samples
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    def cell(value) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]) + "\n"
+
+
+def summarize(rows: list[dict], methods: list[str]) -> list[list]:
+    """Per method: images done, failures, and the mean of each metric (L1/L2 in % of the [0,1] range)."""
+    table = []
+    for method in methods:
+        done = [r for r in rows if r["method"] == method and r["status"] == "ok"]
+        failed = sum(1 for r in rows if r["method"] == method and r["status"] != "ok")
+        means = [float(np.mean([r[m] for r in done])) * (100 if m in ("l1", "l2") else 1) if done else "-"
+                 for m in METRICS]
+        table.append([method, len(done), failed, *means])
+    return table
+
+
+def by_area(rows: list[dict], methods: list[str], edges: list[float], metric: str) -> list[list]:
+    """Mean ``metric`` per method and hole-area bin."""
+    table = []
+    for method in methods:
+        cells = []
+        for low, high in zip(edges, edges[1:]):
+            values = [r[metric] for r in rows
+                      if r["method"] == method and r["status"] == "ok" and low <= r["hole_fraction"] < high]
+            cells.append(float(np.mean(values)) if values else "-")
+        table.append([method, *cells])
+    return table
+
+
+def comparison_grid(samples: list[Sample], results: dict[tuple[str, str], Tensor], methods: list[str],
+                    height: int = 256) -> np.ndarray:
+    """Rows = images; columns = input with hole | each method (grey where it failed) | ground truth."""
+    rows = []
+    for sample in samples:
+        cells = [sample.image * (1 - sample.hole) + sample.hole]
+        cells += [results.get((sample.name, m), torch.full_like(sample.image, 0.5)) for m in methods]
+        cells.append(sample.image)
+        width = round(height * sample.image.shape[-1] / sample.image.shape[-2])
+        rows.append(np.concatenate([_uint8(F.interpolate(c.cpu(), (height, width), mode="area")) for c in cells], 1))
+    width = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+
+
+def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
+    """Runs every method of ``cfg.method`` on the evaluation set; writes results.csv, results.md and grid.png."""
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if cfg.device == "auto" else cfg.device)
+    samples = build_eval_set(cfg, out_dir)
+    if not samples:
+        raise InpaintError("the evaluation set is empty; check eval.pairs / data.root / eval.max_images")
+    resources = Resources(cfg, device)
+    methods = {name: instantiate(node)(resources) for name, node in cfg.method.items()}
+    rows, results = [], {}
+    for sample in samples:
+        image, hole = sample.image.to(device), sample.hole.to(device)
+        for name, method in methods.items():
+            row = {"image": sample.name, "method": name, "hole_fraction": float(sample.hole.mean())}
+            start = time.perf_counter()
+            try:
+                result = method(image, hole)
+                row |= hole_metrics(result, image, hole) | {"seconds": time.perf_counter() - start, "status": "ok"}
+                results[(sample.name, name)] = result.cpu()
+            except Exception as error:  # one method failing on one image is a table entry, not a crash
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                log.warning(f"{name} failed on {sample.name}: {message}")
+                row |= {m: float("nan") for m in METRICS} | {"status": f"failed: {message}"}
+            rows.append(row)
+        log.info(f"{sample.name}: " + ", ".join(f"{r['method']} {r['psnr']:.2f} dB" for r in rows[-len(methods):]))
+
+    names = list(methods)
+    columns = ["image", "method", "hole_fraction", *METRICS, "status"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(out_dir / "results.csv", lambda temporary: temporary.write_text(buffer.getvalue()))
+    summary = summarize(rows, names)
+    edges = list(cfg.eval.area_bins)
+    bins = [f"{100 * low:.0f}–{100 * high:.0f}%" for low, high in zip(edges, edges[1:])]
+    report = (f"# Evaluation: {len(samples)} images\n\n" + markdown_table(
+        ["method", "images", "failed", *(HEADERS[m] for m in METRICS)], summary)
+        + "\nPSNR (dB) by hole area:\n\n" + markdown_table(["method", *bins], by_area(rows, names, edges, "psnr")))
+    atomic_write(out_dir / "results.md", lambda temporary: temporary.write_text(report))
+    _save_png(comparison_grid(samples[: cfg.eval.grid_rows], results, names), out_dir / "grid.png")
+    log.info(f"results: {out_dir / 'results.csv'}, {out_dir / 'results.md'}, grid {out_dir / 'grid.png'}\n{report}")
+    if cfg.wandb:
+        _log_wandb(cfg, out_dir, rows, summary, columns)
+    return summary
+
+
+def _log_wandb(cfg: DictConfig, out_dir: Path, rows: list[dict], summary: list[list], columns: list[str]) -> None:
+    import wandb
+
+    mode = "offline" if wandb_offline(str(out_dir)) else "online"
+    run = wandb.init(project="neuralpatch", job_type="evaluate", dir=str(out_dir), mode=mode,
+                     config=OmegaConf.to_container(cfg, resolve=True))
+    run.log({"results": wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows]),
+             "summary": wandb.Table(columns=["method", "images", "failed", *METRICS], data=summary),
+             "grid": wandb.Image(str(out_dir / "grid.png"))})
+    run.finish()

@@ -1,0 +1,105 @@
+import csv
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from conftest import CONF
+from neuralpatch.aggregate import aggregate
+from neuralpatch.evaluation import build_eval_set, evaluate
+from neuralpatch.methods import Resources
+from neuralpatch.metrics import hole_metrics
+from neuralpatch.module import ContentModule
+
+FAST = ["texture=random", "synthesis.iterations=3", "synthesis.line_search=null", "pyramid.levels=2",
+        "eval.image_size=48", "eval.max_images=2", "wandb=false", "device=cpu"]
+
+
+def config(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("evaluate", [*FAST, *overrides])
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A content checkpoint in Lightning's layout (hyper_parameters + state_dict), tiny generator."""
+    module = ContentModule(generator=dict(image_size=16, base_channels=4, bottleneck=8),
+                           discriminator=dict(image_size=16, base_channels=4))
+    path = tmp_path / "content.ckpt"
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize("method", ["nps", "nps_no_content", "content_only", "patchmatch", "telea"])
+def test_each_method_fills_the_hole_and_leaves_the_known_region(method, checkpoint):
+    cfg = config(f"method=[{method}]", f"content.ckpt={checkpoint}")
+    [fill] = [instantiate(node)(Resources(cfg, torch.device("cpu"))) for node in cfg.method.values()]
+    torch.manual_seed(0)
+    image, hole = torch.rand(1, 3, 40, 52), torch.zeros(1, 1, 40, 52)
+    hole[..., 12:28, 16:36] = 1
+    result = fill(image, hole)
+    known = (hole == 0).expand_as(image)
+    assert result.shape == image.shape and torch.equal(result[known], image[known])
+    assert not torch.equal(result[~known], image[~known])
+
+
+def test_metrics_match_hand_computed_values():
+    target, hole = torch.zeros(1, 3, 16, 16), torch.zeros(1, 1, 16, 16)
+    hole[..., 4:12, 4:12] = 1
+    result = target + 0.1 * hole
+    metrics = hole_metrics(result, target, hole)
+    assert metrics["l1"] == pytest.approx(0.1) and metrics["l2"] == pytest.approx(0.01)
+    assert metrics["psnr"] == pytest.approx(20.0, abs=1e-4)
+    stripes = torch.zeros(1, 3, 16, 16)
+    stripes[..., ::2] = 1.0
+    assert hole_metrics(torch.full_like(stripes, 0.5), stripes, hole)["sharpness"] == 0  # a blur has no detail
+    assert hole_metrics(stripes, stripes, hole)["sharpness"] == pytest.approx(1.0)
+
+
+def test_eval_set_is_identical_for_a_seed_and_differs_with_another(tmp_path):
+    def masks(seed):
+        cfg = config("masks=irregular", f"eval.seed={seed}", "eval.max_images=3")
+        return [s.hole for s in build_eval_set(cfg, tmp_path / str(seed))]
+
+    first, again, other = masks(0), masks(0), masks(1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other))
+    saved = sorted(p.name for p in (tmp_path / "0" / "eval_set").iterdir())
+    assert len(saved) == 6 and sum(name.endswith("_mask.png") for name in saved) == 3
+    reused = build_eval_set(config(f"eval.pairs={tmp_path / '0' / 'eval_set'}", "eval.max_images=3"), tmp_path / "r")
+    assert all(torch.equal(a, s.hole) for a, s in zip(first, reused))
+
+
+def test_failing_methods_are_table_entries_not_crashes(tmp_path):
+    summary = evaluate(config("method=[nps,telea]"), tmp_path)  # nps needs content.ckpt: it fails on each image
+    assert [row[:3] for row in summary] == [["nps", 0, 2], ["telea", 2, 0]]
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert [r["status"].split(":")[0] for r in rows] == ["failed", "ok"] * 2
+    assert (tmp_path / "grid.png").is_file() and "| telea | 2 | 0 |" in (tmp_path / "results.md").read_text()
+
+
+def test_aggregation_of_a_two_job_multirun(tmp_path):
+    header = "image,method,hole_fraction,l1,l2,psnr,ssim,sharpness,seconds,status\n"
+    for job, alpha, psnr in [(0, "0", (20.0, 22.0)), (1, "5e-6", (24.0, 26.0))]:
+        folder = tmp_path / str(job)
+        (folder / ".hydra").mkdir(parents=True)
+        (folder / ".hydra" / "overrides.yaml").write_text(f"- synthesis.alpha={alpha}\n- eval.max_images=2\n")
+        rows = [f"a,nps,0.25,0.1,0.01,{psnr[0]},0.5,1.0,2.0,ok", f"b,nps,0.25,0.3,0.05,{psnr[1]},0.7,0.5,4.0,ok",
+                "b,telea,0.25,nan,nan,nan,nan,nan,nan,failed: boom"]
+        (folder / "results.csv").write_text(header + "\n".join(rows) + "\n")
+    table = aggregate(tmp_path).read_text()
+    assert "# Ablation over synthesis.alpha" in table
+    assert "| synthesis.alpha=0 | nps | 2 | 20.000 | 3.000 | 21.000 | 0.600 | 0.750 | 3.000 |" in table
+    assert "| synthesis.alpha=5e-6 | nps | 2 | 20.000 | 3.000 | 25.000 | 0.600 | 0.750 | 3.000 |" in table
+    assert "| synthesis.alpha=5e-6 | telea | 0 |" in table
+    assert (tmp_path / "ablation.png").stat().st_size > 0 and (tmp_path / "ablation.csv").is_file()
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_experiments_compose(experiment):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("evaluate", [f"experiment={experiment}"], return_hydra_config=True)
+    assert "nps_no_content" in cfg.method
+    if experiment != "ablation_content":
+        assert len(cfg.hydra.sweeper.params) == 1
