@@ -15,7 +15,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from neuralpatch.evaluation import HEADERS, METRICS, markdown_table
-from neuralpatch.inpaint import atomic_write
+from neuralpatch.files import atomic_write
 
 
 def read_jobs(sweep_dir: Path) -> list[tuple[dict[str, str], list[dict]]]:

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 from torch import Tensor
 
-from neuralpatch.inpaint import InpaintError, atomic_write, read_mask, read_photo
+from neuralpatch.files import atomic_write, from_uint8, resolve_device, save_png, to_uint8
+from neuralpatch.inpaint import InpaintError, read_mask, read_photo
 from neuralpatch.loggers import wandb_offline
 from neuralpatch.methods import Resources
 from neuralpatch.metrics import hole_metrics
@@ -35,18 +35,6 @@ class Sample:
     hole: Tensor  # [1,1,H,W] in {0,1}
 
 
-def _tensor(photo: np.ndarray) -> Tensor:
-    return torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
-
-
-def _uint8(image: Tensor) -> np.ndarray:
-    return (image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
-
-
-def _save_png(array: np.ndarray, path: Path) -> None:
-    atomic_write(path, lambda temporary: Image.fromarray(array).save(temporary, format="PNG"))
-
-
 def build_eval_set(cfg: DictConfig, out_dir: Path) -> list[Sample]:
     """From ``eval.pairs`` (``<stem>.png`` + ``<stem>_mask.png``), or from the photos of ``data`` (``eval.split``):
     centre square crops at ``eval.image_size`` with masks drawn from ``masks`` seeded by ``eval.seed`` + index.
@@ -59,22 +47,22 @@ def build_eval_set(cfg: DictConfig, out_dir: Path) -> list[Sample]:
         for image in sorted(p for p in folder.glob("*.png") if not p.stem.endswith("_mask")):
             photo = read_photo(image)
             mask = read_mask(folder / f"{image.stem}_mask.png", (photo.shape[1], photo.shape[0]))
-            samples.append(Sample(image.stem, _tensor(photo), torch.from_numpy(mask)[None, None].float()))
+            samples.append(Sample(image.stem, from_uint8(photo), torch.from_numpy(mask)[None, None].float()))
         return samples[: cfg.eval.max_images]
 
     train, val = instantiate(cfg.data, masks=None).split()
     photos = {"val": val, "train": train, "all": sorted(train + val)}[cfg.eval.split][: cfg.eval.max_images]
     masks, size, samples = instantiate(cfg.masks), cfg.eval.image_size, []
     for index, path in enumerate(photos):
-        image = _tensor(read_photo(path))
+        image = from_uint8(read_photo(path))
         side = min(image.shape[-2:])
         top, left = (image.shape[-2] - side) // 2, (image.shape[-1] - side) // 2
         image = F.interpolate(image[..., top : top + side, left : left + side], (size, size), mode="area")
-        image = torch.from_numpy(_uint8(image)).permute(2, 0, 1)[None].float() / 255  # exactly what is saved
+        image = from_uint8(to_uint8(image))  # exactly what is saved
         hole = masks(size, size, torch.Generator().manual_seed(cfg.eval.seed + index))[None]
         samples.append(Sample(path.stem, image, hole))
-        _save_png(_uint8(image), out_dir / "eval_set" / f"{path.stem}.png")
-        _save_png((hole[0, 0].numpy() * 255).astype(np.uint8), out_dir / "eval_set" / f"{path.stem}_mask.png")
+        save_png(to_uint8(image), out_dir / "eval_set" / f"{path.stem}.png")
+        save_png((hole[0, 0].numpy() * 255).astype(np.uint8), out_dir / "eval_set" / f"{path.stem}_mask.png")
     return samples
 
 
@@ -120,15 +108,14 @@ def comparison_grid(samples: list[Sample], results: dict[tuple[str, str], Tensor
         cells += [results.get((sample.name, m), torch.full_like(sample.image, 0.5)) for m in methods]
         cells.append(sample.image)
         width = round(height * sample.image.shape[-1] / sample.image.shape[-2])
-        rows.append(np.concatenate([_uint8(F.interpolate(c.cpu(), (height, width), mode="area")) for c in cells], 1))
+        rows.append(np.concatenate([to_uint8(F.interpolate(c.cpu(), (height, width), mode="area")) for c in cells], 1))
     width = max(r.shape[1] for r in rows)
     return np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
 
 
 def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
     """Runs every method of ``cfg.method`` on the evaluation set; writes results.csv, results.md and grid.png."""
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if cfg.device == "auto" else cfg.device)
+    device = resolve_device(cfg.device)
     samples = build_eval_set(cfg, out_dir)
     if not samples:
         raise InpaintError("the evaluation set is empty; check eval.pairs / data.root / eval.max_images")
@@ -165,7 +152,7 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
         ["method", "images", "failed", *(HEADERS[m] for m in METRICS)], summary)
         + "\nPSNR (dB) by hole area:\n\n" + markdown_table(["method", *bins], by_area(rows, names, edges, "psnr")))
     atomic_write(out_dir / "results.md", lambda temporary: temporary.write_text(report))
-    _save_png(comparison_grid(samples[: cfg.eval.grid_rows], results, names), out_dir / "grid.png")
+    save_png(comparison_grid(samples[: cfg.eval.grid_rows], results, names), out_dir / "grid.png")
     log.info(f"results: {out_dir / 'results.csv'}, {out_dir / 'results.md'}, grid {out_dir / 'grid.png'}\n{report}")
     if cfg.wandb:
         _log_wandb(cfg, out_dir, rows, summary, columns)

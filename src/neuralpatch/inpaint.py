@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from neuralpatch.data import IMAGE_SUFFIXES
+from neuralpatch.files import atomic_write, from_uint8, resolve_device, save_png, to_uint8
 from neuralpatch.module import load_generator
 from neuralpatch.synthesis import build_synthesizer
 
@@ -94,34 +92,6 @@ def output_paths(output: Path, image: Path, single: bool) -> dict[str, Path]:
     return {"result": result, "grid": result.with_name(result.stem + "_grid.png"), "json": result.with_suffix(".json")}
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write`` into a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
-def _save_png(array: np.ndarray, path: Path) -> None:
-    atomic_write(path, lambda temporary: Image.fromarray(array).save(temporary, format="PNG"))
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    return (image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InpaintError("device=cuda but no CUDA GPU is available; use device=auto or device=cpu")
-    return torch.device(name)
-
-
 def inpaint(cfg: DictConfig, run_dir: Path) -> list[Path]:
     """Inpaints every (image, mask) pair of ``cfg``; returns the result paths."""
     if "image" in cfg:
@@ -144,7 +114,10 @@ def inpaint(cfg: DictConfig, run_dir: Path) -> list[Path]:
         if clash is not None:
             raise InpaintError(f"output {clash} is one of the inputs; choose another output= (inputs are never overwritten)")
 
-    device = _device(cfg.device)
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as error:
+        raise InpaintError(str(error)) from None
     synthesizer = build_synthesizer(cfg.texture, cfg.synthesis, cfg.pyramid).to(device)
     content = load_generator(cfg.content.ckpt, map_location=device) if cfg.content.ckpt else None
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -156,7 +129,7 @@ def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synt
     hole = read_mask(mask_path, (photo.shape[1], photo.shape[0]))  # [H,W] bool
     if hole.all():
         raise InpaintError(f"mask {mask_path} covers the whole image; nothing is left to synthesize from")
-    image = torch.from_numpy(photo).permute(2, 0, 1)[None].float().div(255).to(device)  # [1,3,H,W]
+    image = from_uint8(photo, device)  # [1,3,H,W]
     hole_t = torch.from_numpy(hole)[None, None].to(device)  # [1,1,H,W]
     start = time.perf_counter()
     if not hole.any():
@@ -165,11 +138,11 @@ def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synt
     else:
         with _progress(image_path.name, synthesizer.levels) as update:
             result, info = synthesizer(image, hole_t, content, progress=update)
-    filled = np.where(hole[..., None], _to_uint8(result), photo)  # bit-exact outside the hole
-    _save_png(filled, paths["result"])
-    prior = _to_uint8(info["content"]) if info["content"] is not None else np.full_like(photo, 127)
+    filled = np.where(hole[..., None], to_uint8(result), photo)  # bit-exact outside the hole
+    save_png(filled, paths["result"])
+    prior = to_uint8(info["content"]) if info["content"] is not None else np.full_like(photo, 127)
     masked = np.where(hole[..., None], np.uint8(255), photo)
-    _save_png(np.concatenate([masked, prior, filled], axis=1), paths["grid"])
+    save_png(np.concatenate([masked, prior, filled], axis=1), paths["grid"])
     record = {"image": str(image_path), "mask": str(mask_path), **{k: str(v) for k, v in paths.items()},
               "size": [photo.shape[1], photo.shape[0]], "hole_fraction": float(hole.mean()),
               "texture_backbone": synthesizer.texture.name, "content": config["content"]["ckpt"], "device": str(device),

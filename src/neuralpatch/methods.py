@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
+from neuralpatch.files import from_uint8, to_uint8
 from neuralpatch.module import load_generator
 from neuralpatch.networks import ContentGenerator, composite
 from neuralpatch.synthesis import Synthesizer, build_synthesizer, content_prediction
@@ -33,14 +34,6 @@ class Resources:
         if not self.cfg.content.ckpt:
             raise ValueError("needs a content network: set content.ckpt=PATH (a train.py checkpoint)")
         return load_generator(self.cfg.content.ckpt, map_location=self.device)
-
-
-def _to_uint8(image: Tensor) -> np.ndarray:
-    return (image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()  # [H,W,3]
-
-
-def _from_uint8(array: np.ndarray, like: Tensor) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].to(like.device, like.dtype) / 255
 
 
 class NeuralPatchSynthesis:
@@ -74,8 +67,8 @@ class PatchMatch:
 
     def __call__(self, image: Tensor, hole: Tensor) -> Tensor:
         mask = hole[0, 0].bool().cpu().numpy()
-        result = self.inpaint(_to_uint8(image), mask, patch_size=self.patch_size, seed=self.seed)
-        return composite(_from_uint8(result, image), image, hole.float())
+        result = self.inpaint(to_uint8(image), mask, patch_size=self.patch_size, seed=self.seed)
+        return composite(from_uint8(result, image.device), image, hole.float())
 
 
 class Telea:
@@ -88,5 +81,5 @@ class Telea:
 
     def __call__(self, image: Tensor, hole: Tensor) -> Tensor:
         mask = hole[0, 0].cpu().numpy().astype(np.uint8)
-        result = self.cv2.inpaint(_to_uint8(image), mask, self.radius, self.cv2.INPAINT_TELEA)
-        return composite(_from_uint8(result, image), image, hole.float())
+        result = self.cv2.inpaint(to_uint8(image), mask, self.radius, self.cv2.INPAINT_TELEA)
+        return composite(from_uint8(result, image.device), image, hole.float())

@@ -135,7 +135,7 @@ class Synthesizer(torch.nn.Module):
 
     def __init__(self, texture: TextureNetwork, alpha: float = 5e-6, beta: float = 5e-6, pixel_weight: float = 1.0,
                  optimizer: str = "lbfgs", iterations: int = 100, lr: float = 1.0, line_search: str | None = "strong_wolfe",
-                 history_size: int = 20, candidate_stride: int = 1, chunk_size: int = 1024, match_dtype: str = "float32",
+                 history_size: int = 20, candidate_stride: int = 2, chunk_size: int = 1024, match_dtype: str = "float32",
                  levels: int = 3, max_pixels: int = 4096 * 4096, feather: int = 0):
         super().__init__()
         if optimizer not in ("lbfgs", "adam"):
