@@ -139,13 +139,14 @@ def stripes(size: int = 128, period: int = 16) -> torch.Tensor:
 
 
 def test_synthesis_recovers_a_periodic_texture_far_better_than_telea():
-    """Real offline backbone (the default fallback), one full-resolution level of 100 L-BFGS evaluations."""
+    """Real offline backbone (the default fallback), one full-resolution level of 100 L-BFGS evaluations, every
+    known patch a candidate (stride 1: with stride 2 half the stripe phases have no candidate at relu3_1)."""
     cv2 = pytest.importorskip("cv2")
     image = stripes()
     hole = torch.zeros(1, 1, 128, 128)
     hole[..., 48:80, 48:80] = 1
     network = build_texture_network("vgg16_bn_craft", ["relu3_1", "relu4_1"])
-    result, _ = Synthesizer(network, levels=1, iterations=100)(image, hole)
+    result, _ = Synthesizer(network, levels=1, iterations=100, candidate_stride=1)(image, hole)
     photo = (image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     telea = cv2.inpaint(photo, hole[0, 0].numpy().astype(np.uint8), 3, cv2.INPAINT_TELEA)
     telea = torch.from_numpy(telea).permute(2, 0, 1)[None].float() / 255
