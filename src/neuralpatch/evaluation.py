@@ -24,8 +24,9 @@ from neuralpatch.metrics import hole_metrics
 
 log = logging.getLogger(__name__)
 
-METRICS = ("l1", "l2", "psnr", "ssim", "sharpness", "seconds")
-HEADERS = {"l1": "L1 %", "l2": "L2 %", "psnr": "PSNR dB", "ssim": "SSIM", "sharpness": "sharpness", "seconds": "s/image"}
+METRICS = ("l1", "l2", "psnr", "ssim", "sharpness", "lpips", "seconds")
+HEADERS = {"l1": "L1 %", "l2": "L2 %", "psnr": "PSNR dB", "ssim": "SSIM", "sharpness": "sharpness", "lpips": "LPIPS",
+           "seconds": "s/image"}
 
 
 @dataclass
@@ -64,6 +65,28 @@ def build_eval_set(cfg: DictConfig, out_dir: Path) -> list[Sample]:
         save_png(to_uint8(image), out_dir / "eval_set" / f"{path.stem}.png")
         save_png((hole[0, 0].numpy() * 255).astype(np.uint8), out_dir / "eval_set" / f"{path.stem}_mask.png")
     return samples
+
+
+def optional_metric(name: str, build):
+    """``build()``, or None with one warning line saying why (a missing package, weights that cannot be downloaded)."""
+    try:
+        return build()
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        log.warning(f"{name} skipped: cannot load it here ({reason})")
+        return None
+
+
+def _lpips(device: torch.device):
+    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+
+    return LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True).to(device)
+
+
+def _fid(device: torch.device):
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    return FrechetInceptionDistance(normalize=True).to(device)
 
 
 def markdown_table(headers: list[str], rows: list[list]) -> str:
@@ -121,6 +144,8 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
         raise InpaintError("the evaluation set is empty; check eval.pairs / data.root / eval.max_images")
     resources = Resources(cfg, device)
     methods = {name: instantiate(node)(resources) for name, node in cfg.method.items()}
+    lpips = optional_metric("LPIPS", lambda: _lpips(device))
+    fids = optional_metric("FID", lambda: {name: _fid(device) for name in methods})
     rows, results = [], {}
     for sample in samples:
         image, hole = sample.image.to(device), sample.hole.to(device)
@@ -130,6 +155,10 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
             try:
                 result = method(image, hole)
                 row |= hole_metrics(result, image, hole) | {"seconds": time.perf_counter() - start, "status": "ok"}
+                row["lpips"] = float(lpips(result.clamp(0, 1), image)) if lpips else float("nan")
+                if fids:
+                    fids[name].update(image, real=True)
+                    fids[name].update(result.clamp(0, 1), real=False)
                 results[(sample.name, name)] = result.cpu()
             except Exception as error:  # one method failing on one image is a table entry, not a crash
                 message = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -150,13 +179,21 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
     bins = [f"{100 * low:.0f}–{100 * high:.0f}%" for low, high in zip(edges, edges[1:])]
     report = (f"# Evaluation: {len(samples)} images\n\n" + markdown_table(
         ["method", "images", "failed", *(HEADERS[m] for m in METRICS)], summary)
-        + "\nPSNR (dB) by hole area:\n\n" + markdown_table(["method", *bins], by_area(rows, names, edges, "psnr")))
+        + "\nPSNR (dB) by hole area:\n\n" + markdown_table(["method", *bins], by_area(rows, names, edges, "psnr"))
+        + "\n" + _fid_line(fids))
     atomic_write(out_dir / "results.md", lambda temporary: temporary.write_text(report))
     save_png(comparison_grid(samples[: cfg.eval.grid_rows], results, names), out_dir / "grid.png")
     log.info(f"results: {out_dir / 'results.csv'}, {out_dir / 'results.md'}, grid {out_dir / 'grid.png'}\n{report}")
     if cfg.wandb:
         _log_wandb(cfg, out_dir, rows, summary, columns)
     return summary
+
+
+def _fid_line(fids: dict | None) -> str:
+    if not fids:
+        return "FID: not computed (see the log for why).\n"
+    return "FID (whole images vs ground truth): " + ", ".join(
+        f"{name} {float(fid.compute()):.2f}" for name, fid in fids.items()) + "\n"
 
 
 def _log_wandb(cfg: DictConfig, out_dir: Path, rows: list[dict], summary: list[list], columns: list[str]) -> None:

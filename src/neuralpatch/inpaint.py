@@ -136,7 +136,7 @@ def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synt
         log.warning(f"mask {mask_path} has no hole (no pixel > 127): {image_path.name} is copied unchanged")
         result, info = image, {"levels": [], "content": None}
     else:
-        with _progress(image_path.name, synthesizer.levels) as update:
+        with LevelProgress(image_path.name, synthesizer.levels) as update:
             result, info = synthesizer(image, hole_t, content, progress=update)
     filled = np.where(hole[..., None], to_uint8(result), photo)  # bit-exact outside the hole
     save_png(filled, paths["result"])
@@ -152,7 +152,7 @@ def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synt
     return paths["result"]
 
 
-class _progress:
+class LevelProgress:
     """A rich progress bar per pyramid level, counting energy evaluations."""
 
     def __init__(self, name: str, levels: int):

@@ -2,9 +2,9 @@
 the training callback and evaluation call.
 
 Per pyramid level the hole pixels x minimize  E = w_pixel·E_pixel + α·E_texture + β·E_TV, where
-E_pixel = Σ_hole (x − target)², E_texture = Σ_layers Σ_query ‖patch(x) − nearest known patch‖²,
-E_TV = Σ (∇x)², all sums in the paper's units (pixels on the 0–255 scale, features in Caffe scale;
-see docs/method.md), so the paper's α = β = 5e-6 keep their meaning.
+E_pixel = mean_hole (x − target)², E_texture = Σ_layers Σ_query ‖patch(x) − nearest known patch‖²,
+E_TV = Σ (∇x)², in the paper's units (pixels on the 0–255 scale, features in Caffe scale) and normalized as
+the authors' code, so the paper's α = β = 5e-6 keep their meaning (docs/method.md).
 """
 
 from __future__ import annotations
