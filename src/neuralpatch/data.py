@@ -115,11 +115,12 @@ class InpaintingDataModule(L.LightningDataModule):
 
     def split(self) -> tuple[list[Path], list[Path]]:
         """(train photos, validation photos); without ``val_root`` a seeded ``val_fraction`` of the photos."""
-        photos = list_images(self.root if self.root is not None else samples_dir())
+        root = self.root if self.root is not None else samples_dir()
+        photos = list_images(root)
         if self.val_root is not None:
             return photos, list_images(self.val_root)
         if len(photos) < 2:
-            raise ValueError(f"{self.root} holds {len(photos)} photo; a train/val split needs at least 2 (or set data.val_root)")
+            raise ValueError(f"{root} holds 1 photo; a train/val split needs at least 2 (or set data.val_root)")
         order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(self.seed)).tolist()
         n_val = min(len(photos) - 1, max(1, round(self.val_fraction * len(photos))))
         val = sorted(photos[i] for i in order[:n_val])
