@@ -8,7 +8,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from neuralpatch.evaluation import evaluate
-from neuralpatch.inpaint import InpaintError
+from neuralpatch.files import InpaintError
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")

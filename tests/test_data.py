@@ -1,6 +1,7 @@
 import logging
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,3 +67,14 @@ def test_shipped_samples_are_credited():
     credits = (samples_dir() / "CREDITS.md").read_text()
     photos = sorted(samples_dir().glob("*.jpg"))
     assert len(photos) >= 10 and all(p.name in credits for p in photos)
+
+
+def test_16_bit_photos_are_scaled_not_clipped(tmp_path):
+    from PIL import Image
+
+    from neuralpatch.data import read_image
+
+    grey = np.full((8, 8), 32768, np.uint16)  # mid-grey in 16 bits
+    Image.fromarray(grey).save(tmp_path / "grey16.png")
+    image = read_image(tmp_path / "grey16.png")
+    assert image.shape == (3, 8, 8) and image.max() == pytest.approx(128 / 255)

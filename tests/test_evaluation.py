@@ -106,3 +106,11 @@ def test_experiments_compose(experiment):
     assert "nps_no_content" in cfg.method
     if experiment != "ablation_content":
         assert len(cfg.hydra.sweeper.params) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for a GPU that is absent")
+def test_missing_gpu_is_a_one_line_error(tmp_path):
+    from neuralpatch.files import InpaintError
+
+    with pytest.raises(InpaintError, match="device=cuda but no CUDA GPU"):
+        evaluate(config("device=cuda", "method=[telea]"), tmp_path)

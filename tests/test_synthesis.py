@@ -4,7 +4,6 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torchvision import models
 
 from neuralpatch import texture as texture_module

@@ -95,6 +95,10 @@ def test_manual_optimization_updates_both_networks_and_generator_step_leaves_d_u
             assert changed(before, after, "generator.") and not changed(before, after, "discriminator.")
         else:
             assert changed(before, after, "discriminator.") and not changed(before, after, "generator.")
+    # D is untouched from the end of its own step to the end of the generator's, whatever runs in between
+    for (name, _, d_done), (next_name, _, g_done) in zip(snapshots[::2], snapshots[1::2]):
+        assert (name, next_name) == ("discriminator", "generator")
+        assert not changed(d_done, g_done, "discriminator.")
 
 
 def test_non_finite_loss_stops_with_the_step():

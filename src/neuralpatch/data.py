@@ -14,6 +14,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
+from neuralpatch.files import to_8bit
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -26,9 +28,9 @@ def samples_dir() -> Path:
 
 
 def read_image(path: str | Path) -> Tensor:
-    """RGB image as float ``[3,H,W]`` in [0,1]."""
+    """RGB image as float ``[3,H,W]`` in [0,1] (16-bit grey scaled, not clipped)."""
     with Image.open(path) as image:
-        return TF.to_dtype(TF.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
+        return TF.to_dtype(TF.pil_to_tensor(to_8bit(image).convert("RGB")), torch.float32, scale=True)
 
 
 def list_images(root: str | Path) -> list[Path]:

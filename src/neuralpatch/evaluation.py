@@ -16,8 +16,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from neuralpatch.files import atomic_write, from_uint8, resolve_device, save_png, to_uint8
-from neuralpatch.inpaint import InpaintError, read_mask, read_photo
+from neuralpatch.files import InpaintError, atomic_write, from_uint8, resolve_device, save_png, to_uint8
+from neuralpatch.inpaint import read_mask, read_photo
 from neuralpatch.loggers import wandb_offline
 from neuralpatch.methods import Resources
 from neuralpatch.metrics import hole_metrics

@@ -13,6 +13,17 @@ from PIL import Image
 from torch import Tensor
 
 
+class InpaintError(Exception):
+    """Bad input: the message is one line naming the file or value and what to do."""
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit grey images scaled to 8 bits (PIL's own conversion would clip them); others unchanged."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().clip(0, 255).astype(np.uint8))
+    return image
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """``write`` into a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,9 +51,9 @@ def from_uint8(array: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` = cuda when available; ``cuda`` without a GPU is a ValueError."""
+    """``auto`` = cuda when available; ``cuda`` without a GPU is an InpaintError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device=cuda but no CUDA GPU is available; use device=auto or device=cpu")
+        raise InpaintError("device=cuda but no CUDA GPU is available; use device=auto or device=cpu")
     return torch.device(name)

@@ -15,15 +15,11 @@ from PIL import Image, UnidentifiedImageError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from neuralpatch.data import IMAGE_SUFFIXES
-from neuralpatch.files import atomic_write, from_uint8, resolve_device, save_png, to_uint8
+from neuralpatch.files import InpaintError, atomic_write, from_uint8, resolve_device, save_png, to_8bit, to_uint8
 from neuralpatch.module import load_generator
 from neuralpatch.synthesis import build_synthesizer
 
 log = logging.getLogger(__name__)
-
-
-class InpaintError(Exception):
-    """Bad input: the message is one line naming the file or value and what to do."""
 
 
 def demo_inputs() -> tuple[Path, Path]:
@@ -40,9 +36,7 @@ def _open(path: Path, what: str) -> Image.Image:
         image.load()
     except (UnidentifiedImageError, OSError) as error:
         raise InpaintError(f"cannot read {what} {path} ({error}); pass a PNG, JPEG or WebP file") from None
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale to 8 bits instead of clipping
-        image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().clip(0, 255).astype(np.uint8))
-    return image
+    return to_8bit(image)
 
 
 def read_photo(path: Path) -> np.ndarray:
@@ -114,10 +108,7 @@ def inpaint(cfg: DictConfig, run_dir: Path) -> list[Path]:
         if clash is not None:
             raise InpaintError(f"output {clash} is one of the inputs; choose another output= (inputs are never overwritten)")
 
-    try:
-        device = resolve_device(cfg.device)
-    except ValueError as error:
-        raise InpaintError(str(error)) from None
+    device = resolve_device(cfg.device)
     synthesizer = build_synthesizer(cfg.texture, cfg.synthesis, cfg.pyramid).to(device)
     content = load_generator(cfg.content.ckpt, map_location=device) if cfg.content.ckpt else None
     config = OmegaConf.to_container(cfg, resolve=True)
