@@ -7,13 +7,14 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from neuralpatch.inpaint import InpaintError, inpaint
+from neuralpatch.files import InpaintError
+from neuralpatch.inpaint_files import inpaint_files
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="inpaint")
 def main(cfg: DictConfig) -> None:
     try:
-        results = inpaint(cfg, Path(HydraConfig.get().runtime.output_dir))
+        results = inpaint_files(cfg, Path(HydraConfig.get().runtime.output_dir))
     except InpaintError as error:
         sys.exit(f"inpaint.py: error: {error}")
     for result in results:

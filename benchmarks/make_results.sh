@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# Reproduces docs/results/: the method comparison (paper protocol and free-form masks) and the ablations.
-# CPU-sized: few images and a reduced schedule where noted; CONTENT=path/to/last.ckpt adds nps and content_only.
+# Reproduces docs/results/: every method at 256² and 512², centre and free-form holes, on the shared photos.
+#   PHOTOS=../shared/data/photos IMAGES_256=5 IMAGES_512=2 bash benchmarks/make_results.sh
+# Never point PHOTOS at the reserved evaluation sources (plasma-workspace-wallpapers, OpenCV's samples).
+# Each comparison is three evaluate.py runs on the same seeded set (the default and its prior variants with the
+# baselines; synthesis=paper; synthesis=authors) aggregated into one table (setting "-" = the default synthesis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+photos=${PHOTOS:-../shared/data/photos}
 out=docs/results
 mkdir -p "$out"
-content=()
-methods="[nps_no_content,patchmatch,telea]"
-if [ -n "${CONTENT:-}" ]; then
-  content=("content.ckpt=$CONTENT")
-  methods="[nps,nps_no_content,content_only,patchmatch,telea]"
-fi
-run() {  # name, evaluate.py arguments...
-  local name=$1; shift
-  python evaluate.py "$@" "${content[@]}" wandb=false hydra.run.dir="outputs/results/$name"
-  cp "outputs/results/$name/results.md" "$out/$name.md"
-  cp "outputs/results/$name/grid.png" "$out/$name.png"
+methods="[nps,nps_mean,nps_navier_stokes,nps_patchmatch,telea,navier_stokes,patchmatch]"
+compare() {  # name, images, evaluate.py arguments...
+  local name=$1 images=$2
+  shift 2
+  local dir=outputs/results/$name
+  rm -rf "$dir"
+  local common=(data=folder "data.root=$photos" "eval.max_images=$images" wandb=false "$@")
+  python evaluate.py "${common[@]}" "method=$methods" "hydra.run.dir=$dir/0"
+  python evaluate.py "${common[@]}" synthesis=paper "method=[nps]" "hydra.run.dir=$dir/1"
+  python evaluate.py "${common[@]}" synthesis=authors "method=[nps]" "hydra.run.dir=$dir/2"
+  python -m neuralpatch.aggregate "$dir" > /dev/null
+  cp "$dir/ablation.md" "$out/$name.md"
+  python - "$dir" "$out/$name.png" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+# the presets' columns (paper, authors) beside the default run's grid: input | default methods | paper | authors | truth
+runs = [np.asarray(Image.open(f"{sys.argv[1]}/{job}/grid.png")) for job in (0, 1, 2)]
+cell = runs[1].shape[1] // 3  # input | nps | ground truth
+Image.fromarray(np.concatenate([runs[0][:, :-cell], runs[1][:, cell:2 * cell], runs[2][:, cell:]], axis=1)).save(sys.argv[2])
+PY
 }
-run paper_protocol "method=$methods" eval.image_size=512 eval.max_images=3 synthesis.iterations=30
-run freeform "method=$methods" masks=irregular eval.image_size=256 eval.max_images=4
-for ablation in alpha levels layers optimizer; do
-  python evaluate.py -m "experiment=ablation_$ablation" eval.image_size=256 eval.max_images=2 \
-    synthesis.iterations=30 wandb=false hydra.sweep.dir="multirun/results/ablation_$ablation"
-  cp "multirun/results/ablation_$ablation/ablation.md" "$out/ablation_$ablation.md"
-  cp "multirun/results/ablation_$ablation/ablation.png" "$out/ablation_$ablation.png"
-done
+compare centre_256 "${IMAGES_256:-5}" eval.image_size=256 masks=center
+compare freeform_256 "${IMAGES_256:-5}" eval.image_size=256 masks=irregular
+compare centre_512 "${IMAGES_512:-2}" eval.image_size=512 masks=center
+compare freeform_512 "${IMAGES_512:-2}" eval.image_size=512 masks=irregular

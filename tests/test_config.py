@@ -88,13 +88,20 @@ def test_synthesis_groups_compose_and_build(compose_config, config, group):
             network = build_texture_network(**cfg.texture)
             assert set(network(torch.rand(1, 3, 32, 32))) == set(cfg.texture.layers)
         else:
-            assert build_synthesizer({"name": "random", "layers": ["relu3_1"]}, cfg.synthesis, cfg.pyramid)
+            synthesizer = build_synthesizer({"name": "random", "layers": ["relu3_1"]}, cfg.synthesis, cfg.pyramid)
+            assert (synthesizer.alpha, synthesizer.iterations, synthesizer.levels) == (
+                cfg.synthesis.alpha, cfg.synthesis.iterations, cfg.pyramid.levels)
+            assert synthesizer.texture_layers == ["relu3_1"]
 
 
-def test_content_option_composes(compose_config):
-    assert options("content") == ["none"]
-    assert compose_config("inpaint", ["content=none"]).content.ckpt is None
-    assert compose_config("inpaint", ["content.ckpt=last.ckpt"]).content.ckpt == "last.ckpt"
+def test_prior_options_compose_and_the_content_prior_needs_its_checkpoint(compose_config):
+    assert options("prior") == ["content", "mean", "navier_stokes", "patchmatch", "telea"]
+    for option in ("mean", "navier_stokes", "patchmatch", "telea"):
+        assert callable(instantiate(compose_config("inpaint", [f"prior={option}"]).prior))
+    with pytest.raises(Exception, match="needs a content network"):
+        instantiate(compose_config("inpaint", ["prior=content"]).prior)
+    with pytest.raises(Exception, match="does not exist"):
+        instantiate(compose_config("inpaint", ["prior=content", "prior.generator=nope.ckpt"]).prior)
 
 
 def test_slurm_launcher_composes(compose_config):
@@ -114,3 +121,25 @@ def test_several_devices_select_ddp(devices, nodes, expected):
 def test_contract_command_composes_ddp(compose_config):
     cfg = compose_config(overrides=["model=content", "trainer.devices=4"])
     assert strategy(cfg) == "ddp_find_unused_parameters_true"
+
+
+def test_presets_set_the_papers_and_the_authors_settings(compose_config):
+    paper = compose_config("inpaint", ["synthesis=paper"])
+    assert (paper.synthesis.alpha, paper.synthesis.beta, paper.synthesis.normalize) == (5e-6, 5e-6, False)
+    assert (paper.synthesis.iterations, paper.pyramid.levels, paper.prior._target_) == (100, 3, "neuralpatch.priors.MeanPrior")
+    authors = compose_config("inpaint", ["synthesis=authors"])
+    assert list(authors.texture.layers) == ["relu4_1"] and authors.synthesis.content_layer == "relu4_2"
+    assert (authors.synthesis.alpha, authors.synthesis.pixel_weight, authors.synthesis.beta) == (1e-4, 20.0, 1e-4)
+    assert authors.synthesis.overlap_average and authors.synthesis.rematch_every == 0
+    assert authors.synthesis.line_search is None and authors.synthesis.history_size == 25
+    synthesizer = build_synthesizer({**authors.texture, "name": "random"}, authors.synthesis, authors.pyramid)
+    assert synthesizer.texture_layers == ["relu4_1"] and set(synthesizer.texture.outputs) == {"relu4_1", "relu4_2"}
+    assert compose_config("inpaint", ["synthesis=paper", "prior=telea"]).prior.algorithm == "telea"  # user wins
+
+
+@pytest.mark.parametrize("setting, value", [("synthesis.iterations", 0), ("synthesis.alpha", -1),
+                                            ("pyramid.levels", 0), ("pyramid.max_pixels", 0)])
+def test_nonsense_settings_are_refused_with_the_key_named(compose_config, setting, value):
+    cfg = compose_config("inpaint", [f"{setting}={value}"])
+    with pytest.raises(ValueError, match=f"{setting} must be"):
+        build_synthesizer({"name": "random", "layers": ["relu3_1"]}, cfg.synthesis, cfg.pyramid)

@@ -8,7 +8,8 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from conftest import CONF, ROOT
-from neuralpatch.inpaint import InpaintError, inpaint
+from neuralpatch.files import InpaintError
+from neuralpatch.inpaint_files import inpaint_files
 
 FAST = ["texture=random", "synthesis.iterations=3", "synthesis.line_search=null", "pyramid.levels=2", "device=cpu"]
 
@@ -27,7 +28,7 @@ def photo(tmp_path):
 def run(tmp_path, *overrides):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("inpaint", [*FAST, *overrides])
-    return inpaint(cfg, tmp_path / "run")
+    return inpaint_files(cfg, tmp_path / "run")
 
 
 def test_result_is_bit_exact_outside_the_hole_with_grid_and_json(tmp_path, photo):
@@ -43,7 +44,7 @@ def test_result_is_bit_exact_outside_the_hole_with_grid_and_json(tmp_path, photo
     assert grid.size == (3 * 61, 45)
     record = json.loads(result.with_suffix(".json").read_text())
     assert record["texture_backbone"].startswith("vgg19 (random") and len(record["levels"]) == 2
-    assert record["config"]["synthesis"]["alpha"] == 5e-6 and record["levels"][1]["seconds"] > 0
+    assert record["config"]["synthesis"]["alpha"] == 0.3 and record["levels"][1]["seconds"] > 0
 
 
 def test_modes_and_sizes_are_converted_with_a_warning(tmp_path, photo, caplog):

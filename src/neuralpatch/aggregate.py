@@ -35,7 +35,9 @@ def aggregate(sweep_dir: str | Path) -> Path:
     jobs = read_jobs(sweep_dir)
     if not jobs:
         raise FileNotFoundError(f"no job folders with results.csv under {sweep_dir}; pass the multirun folder of evaluate.py")
-    swept = sorted(k for k in set().union(*(s for s, _ in jobs)) if len({s.get(k) for s, _ in jobs}) > 1)
+    # a key that differs between jobs is a setting; "method" is not: the methods are a column of their own
+    keys = set().union(*(s for s, _ in jobs)) - {"method"}
+    swept = sorted(k for k in keys if len({s.get(k) for s, _ in jobs}) > 1)
     table = []
     for settings, rows in jobs:
         setting = ", ".join(f"{k}={settings.get(k, '-')}" for k in swept) or "default"
@@ -59,7 +61,7 @@ def _plot(path: Path, table: list[list], swept: list[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = ["psnr", "l1", "ssim", "sharpness"]
+    shown = ["perceptual", "sharpness", "psnr", "ssim"]
     figure, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.2))
     settings = list(dict.fromkeys(row[0] for row in table))
     for method in dict.fromkeys(row[1] for row in table):

@@ -8,6 +8,7 @@ from torchvision.utils import make_grid
 
 from neuralpatch.metrics import hole_metrics
 from neuralpatch.module import log_image
+from neuralpatch.priors import ContentPrior
 from neuralpatch.synthesis import Synthesizer, build_synthesizer
 
 
@@ -39,13 +40,13 @@ class SynthesisCallback(L.Callback):
         val_set = trainer.datamodule.val_set
         generator, was_training = module.generator, module.generator.training
         generator.eval()
-        rows, scores = [], []
+        rows, scores, prior = [], [], ContentPrior(generator)
         for index in range(min(self.num_images, len(val_set))):
             item = val_set[index]
             image, hole = item["image"][None].to(module.device), item["mask"][None].to(module.device)
-            result, info = synthesizer(image, hole, generator)
+            result, info = synthesizer(image, hole, prior)
             scores.append(hole_metrics(result, image, hole))
-            rows += [image * (1 - hole), info["content"], result, image]
+            rows += [image * (1 - hole), info["prior"], result, image]
         generator.train(was_training)
         metrics = {f"synthesis/{name}": sum(s[name] for s in scores) / len(scores) for name in ("psnr", "ssim", "l1")}
         for logger in trainer.loggers:

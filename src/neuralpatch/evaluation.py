@@ -17,16 +17,17 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from neuralpatch.files import InpaintError, atomic_write, from_uint8, resolve_device, save_png, to_uint8
-from neuralpatch.inpaint import read_mask, read_photo
+from neuralpatch.inpaint_files import read_mask, read_photo
 from neuralpatch.loggers import wandb_offline
 from neuralpatch.methods import Resources
 from neuralpatch.metrics import hole_metrics
+from neuralpatch.perceptual import build_judge
 
 log = logging.getLogger(__name__)
 
-METRICS = ("l1", "l2", "psnr", "ssim", "sharpness", "lpips", "seconds")
-HEADERS = {"l1": "L1 %", "l2": "L2 %", "psnr": "PSNR dB", "ssim": "SSIM", "sharpness": "sharpness", "lpips": "LPIPS",
-           "seconds": "s/image"}
+METRICS = ("perceptual", "sharpness", "psnr", "ssim", "l1", "l2", "seconds")
+HEADERS = {"perceptual": "judge ↓", "sharpness": "sharpness", "psnr": "PSNR dB", "ssim": "SSIM", "l1": "L1 %",
+           "l2": "L2 %", "seconds": "s/image"}
 
 
 @dataclass
@@ -77,16 +78,25 @@ def optional_metric(name: str, build):
         return None
 
 
-def _lpips(device: torch.device):
-    from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
-
-    return LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True).to(device)
-
-
 def _fid(device: torch.device):
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     return FrechetInceptionDistance(normalize=True).to(device)
+
+
+def build_method(name: str, node: DictConfig, resources: Resources):
+    """The method of ``node``; one that cannot be built (a prior without its checkpoint) fails on every image."""
+    try:
+        return instantiate(node)(resources)
+    except Exception as error:
+        cause = error.__cause__ or error  # Hydra wraps what the target raised
+        message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        log.warning(f"method {name} cannot be built: {message}")
+
+        def failed(image: Tensor, hole: Tensor) -> Tensor:
+            raise RuntimeError(message)
+
+        return failed
 
 
 def markdown_table(headers: list[str], rows: list[list]) -> str:
@@ -143,8 +153,8 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
     if not samples:
         raise InpaintError("the evaluation set is empty; check eval.pairs / data.root / eval.max_images")
     resources = Resources(cfg, device)
-    methods = {name: instantiate(node)(resources) for name, node in cfg.method.items()}
-    lpips = optional_metric("LPIPS", lambda: _lpips(device))
+    methods = {name: build_method(name, node, resources) for name, node in cfg.method.items()}
+    judge = build_judge(cfg.judge_lpips).to(device)
     fids = optional_metric("FID", lambda: {name: _fid(device) for name in methods})
     rows, results = [], {}
     for sample in samples:
@@ -155,7 +165,7 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
             try:
                 result = method(image, hole)
                 row |= hole_metrics(result, image, hole) | {"seconds": time.perf_counter() - start, "status": "ok"}
-                row["lpips"] = float(lpips(result.clamp(0, 1), image)) if lpips else float("nan")
+                row["perceptual"] = judge(result, image, hole)
                 if fids:
                     fids[name].update(image, real=True)
                     fids[name].update(result.clamp(0, 1), real=False)
@@ -177,7 +187,7 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
     summary = summarize(rows, names)
     edges = list(cfg.eval.area_bins)
     bins = [f"{100 * low:.0f}–{100 * high:.0f}%" for low, high in zip(edges, edges[1:])]
-    report = (f"# Evaluation: {len(samples)} images\n\n" + markdown_table(
+    report = (f"# Evaluation: {len(samples)} images\n\njudge: {judge.name}\n\n" + markdown_table(
         ["method", "images", "failed", *(HEADERS[m] for m in METRICS)], summary)
         + "\nPSNR (dB) by hole area:\n\n" + markdown_table(["method", *bins], by_area(rows, names, edges, "psnr"))
         + "\n" + _fid_line(fids))

@@ -47,7 +47,7 @@ def to_uint8(image: Tensor) -> np.ndarray:
 
 def from_uint8(array: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
     """``[H,W,3]`` uint8 → ``[1,3,H,W]`` float in [0,1]."""
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].to(device).float() / 255
+    return torch.from_numpy(np.array(array)).permute(2, 0, 1)[None].contiguous().to(device).float() / 255
 
 
 def resolve_device(name: str) -> torch.device:

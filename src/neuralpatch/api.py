@@ -1,0 +1,74 @@
+"""``neuralpatch.inpaint(image, mask)``: the default synthesis in one call, as ``cv2.inpaint`` is.
+
+Accepts PIL images, numpy arrays (``[H,W,3]`` uint8 or float in [0,1]; masks ``[H,W]``) or tensors
+(``[3,H,W]`` / ``[1,3,H,W]`` in [0,1]; masks ``[H,W]`` / ``[1,1,H,W]``) and returns the same kind as ``image``.
+The mask's hole is every non-zero pixel (PIL masks: grey > 127). The defaults are those of ``conf/inpaint.yaml``
+(a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from neuralpatch.files import InpaintError, resolve_device, to_8bit
+from neuralpatch.priors import OpenCVPrior
+from neuralpatch.synthesis import Prior, Synthesizer
+from neuralpatch.texture import build_texture_network
+
+DEFAULT_TEXTURE = {"name": "vgg19", "layers": ["relu3_1", "relu4_1"]}
+
+
+@lru_cache(maxsize=4)
+def default_synthesizer(device: str) -> Synthesizer:
+    """The default synthesizer (texture network loaded once per device)."""
+    return Synthesizer(build_texture_network(**DEFAULT_TEXTURE)).to(device)
+
+
+def _image_tensor(image) -> Tensor:
+    if isinstance(image, Image.Image):
+        image = np.asarray(to_8bit(image).convert("RGB"))
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise InpaintError(f"image array has shape {image.shape}; pass [H,W,3] RGB")
+        scale = 255.0 if image.dtype == np.uint8 else 1.0
+        image = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / scale
+    if not isinstance(image, Tensor):
+        raise InpaintError(f"image is a {type(image).__name__}; pass a PIL image, a numpy array or a tensor")
+    image = image[None] if image.dim() == 3 else image
+    if image.dim() != 4 or image.shape[:2] != (1, 3):
+        raise InpaintError(f"image tensor has shape {tuple(image.shape)}; pass [3,H,W] or [1,3,H,W] in [0,1]")
+    return image.float()
+
+
+def _mask_tensor(mask, size: tuple[int, int]) -> Tensor:
+    if isinstance(mask, Image.Image):
+        mask = np.asarray(to_8bit(mask).convert("L")) > 127
+    hole = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask) != 0
+    hole = hole.reshape(hole.shape[-2:]) if hole.dim() > 2 and hole.shape[:-2].numel() == 1 else hole
+    if tuple(hole.shape) != size:
+        raise InpaintError(f"mask is {tuple(hole.shape)}, the image {size} (H, W); pass a mask of the image's size")
+    return hole[None, None]
+
+
+def inpaint(image, mask, prior: Prior | None = None, synthesizer: Synthesizer | None = None, device: str = "auto"):
+    """Fills ``image`` where ``mask`` is non-zero with the default synthesis (Telea prior unless ``prior`` is given);
+    returns the same kind of object as ``image``, equal to it outside the hole."""
+    tensor = _image_tensor(image)
+    hole = _mask_tensor(mask, tuple(tensor.shape[-2:]))
+    if hole.all():
+        raise InpaintError("the mask covers the whole image; leave some known pixels to synthesize from")
+    target = resolve_device(device)
+    synthesizer = synthesizer or default_synthesizer(str(target))
+    result, _ = synthesizer(tensor.to(target), hole.to(target), prior or OpenCVPrior())
+    result = torch.where(hole.to(target), result, tensor.to(target)).cpu()  # [1,3,H,W], the input outside the hole
+    if isinstance(image, Image.Image):
+        return Image.fromarray((result[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy())
+    if isinstance(image, np.ndarray):
+        array = result[0].permute(1, 2, 0).numpy()
+        return (array.clip(0, 1) * 255).round().astype(np.uint8) if image.dtype == np.uint8 else array.astype(image.dtype)
+    return result.to(image.device, image.dtype).reshape(image.shape)

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.transforms.functional import gaussian_blur
+
+from neuralpatch.data import samples_dir
+from neuralpatch.files import from_uint8
+from neuralpatch.module import ContentModule
+from neuralpatch.perceptual import Lite0Distance
+from neuralpatch.priors import ContentPrior, MeanPrior, OpenCVPrior, PatchMatchPrior
+from neuralpatch.synthesis import Synthesizer, downsample
+from neuralpatch.texture import random_vgg19
+
+
+def tiny_generator():
+    return ContentModule(generator=dict(image_size=16, base_channels=4, bottleneck=8),
+                         discriminator=dict(image_size=16, base_channels=4)).generator.eval()
+
+
+PRIORS = {"mean": MeanPrior, "telea": OpenCVPrior, "navier_stokes": lambda: OpenCVPrior("navier_stokes"),
+          "patchmatch": PatchMatchPrior, "content": lambda: ContentPrior(tiny_generator())}
+
+
+def photo_and_hole(size=(48, 64)):
+    torch.manual_seed(0)
+    y, x = torch.meshgrid(torch.linspace(0, 1, size[0]), torch.linspace(0, 1, size[1]), indexing="ij")
+    image = torch.stack([x, y, 0.5 + 0.3 * torch.sin(12 * x)])[None]  # smooth, so every prior has a fill to find
+    hole = torch.zeros(1, 1, *size, dtype=torch.bool)
+    hole[..., 14:30, 20:44] = True
+    return image, hole
+
+
+@pytest.mark.parametrize("name", list(PRIORS))
+def test_each_prior_fills_only_the_hole_within_range(name):
+    image, hole = photo_and_hole()
+    other = torch.where(hole, torch.rand_like(image), image)  # what lies under the hole must not matter
+    fill = PRIORS[name]()(image, hole)
+    assert fill.shape == image.shape and fill.min() >= 0 and fill.max() <= 1
+    assert torch.equal(fill[~hole.expand_as(image)], image[~hole.expand_as(image)])
+    assert not torch.equal(fill[hole.expand_as(image)], image[hole.expand_as(image)])
+    if name != "content":  # the network sees the masked image, so the hole's content cannot reach it either
+        assert torch.equal(PRIORS[name]()(other, hole), fill)
+
+
+def test_diffusion_priors_continue_a_smooth_gradient_better_than_the_mean():
+    image, hole = photo_and_hole()
+    errors = {name: float((PRIORS[name]()(image, hole) - image).abs()[hole.expand_as(image)].mean())
+              for name in ("mean", "telea", "navier_stokes")}
+    assert errors["telea"] < errors["mean"] / 3 and errors["navier_stokes"] < errors["mean"] / 3, errors
+
+
+def test_the_priors_fill_is_the_start_and_the_pixel_target_of_every_level():
+    image, hole = photo_and_hole()
+    synthesizer = Synthesizer(random_vgg19(["relu3_1"]), levels=3, iterations=2, line_search=None)
+    seen = []
+    optimize = synthesizer._optimize
+
+    def recording(known, level_hole, init, target, level, progress):
+        seen.append((init.clone(), target.clone()))
+        return optimize(known, level_hole, init, target, level, progress)
+
+    synthesizer._optimize = recording
+    prior = OpenCVPrior()
+    _, info = synthesizer(image, hole, prior)
+    expected = prior(image, hole)
+    assert torch.allclose(info["prior"], expected)
+    assert len(seen) == 3 and torch.equal(seen[0][0], seen[0][1])  # the coarsest level starts from the prior
+    for (_, target), size in zip(seen, synthesizer.level_sizes(48, 64)):
+        assert torch.allclose(target, downsample(expected, hole.float(), size)[0])
+
+
+def test_without_texture_the_fill_converges_to_the_prior():
+    image, hole = photo_and_hole()
+    synthesizer = Synthesizer(random_vgg19(["relu3_1"]), alpha=0, beta=0, levels=2, iterations=20)
+    prior = OpenCVPrior()
+    result, _ = synthesizer(image, hole, prior)
+    assert torch.allclose(result, prior(image, hole), atol=2e-3)
+
+
+def shipped_photos(count=3, size=128):
+    photos = sorted(samples_dir().glob("*.jpg"))[:count]
+    for path in photos:
+        image = Image.open(path).convert("RGB")
+        side = min(image.size)
+        image = image.crop((0, 0, side, side)).resize((size, size), Image.BICUBIC)
+        yield from_uint8(np.array(image))
+
+
+def test_judge_is_zero_for_identical_images_and_ranks_blur_then_flat_fill_worse():
+    judge = Lite0Distance()
+    hole = torch.zeros(1, 1, 128, 128)
+    hole[..., 32:96, 32:96] = 1
+    for image in shipped_photos():
+        assert judge(image, image, hole) == 0
+        blurred = image * (1 - hole) + gaussian_blur(image, 9, 2.0) * hole
+        flat = MeanPrior()(image, hole.bool())
+        scores = [judge(candidate, image, hole) for candidate in (image, blurred, flat)]
+        assert scores[0] < scores[1] < scores[2], scores
+
+
+def test_judge_sees_only_the_hole():
+    judge = Lite0Distance()
+    image = next(shipped_photos(1))
+    hole = torch.zeros(1, 1, 128, 128)
+    hole[..., 48:80, 48:80] = 1
+    far_change = image.clone()
+    far_change[..., :8, :8] = 0  # outside the hole, far from it: the hole-averaged distance barely moves
+    near_change = image * (1 - hole) + hole * 0.5
+    assert judge(far_change, image, hole) < 0.05 * judge(near_change, image, hole)
