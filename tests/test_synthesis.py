@@ -208,3 +208,52 @@ def test_matches_kept_for_a_level_when_rematch_every_is_zero(monkeypatch):
         calls.clear()
         tiny_synthesizer(levels=1, iterations=6, rematch_every=rematch_every)(image, hole)
         assert len(calls) == expected, (rematch_every, len(calls))
+
+
+def test_a_window_covering_the_whole_image_equals_full_frame_synthesis():
+    torch.manual_seed(0)
+    image, hole = torch.rand(1, 3, 48, 48), torch.zeros(1, 1, 48, 48)
+    hole[..., 16:32, 18:30] = 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # exact comparison (see the leak test)
+    try:
+        windowed, info = tiny_synthesizer(window_context=10.0)(image, hole)
+        full, full_info = tiny_synthesizer(window_context=None)(image, hole)
+    finally:
+        torch.set_num_threads(threads)
+    assert info["windows"] == full_info["windows"] == [(0, 48, 0, 48)]
+    assert torch.equal(windowed, full)
+
+
+def test_holes_far_apart_get_their_own_windows_and_border_holes_are_filled():
+    torch.manual_seed(0)
+    image, hole = torch.rand(1, 3, 120, 200), torch.zeros(1, 1, 120, 200)
+    hole[..., 10:20, 10:22] = 1  # top-left
+    hole[..., 100:120, 185:200] = 1  # touching the bottom and right borders
+    result, info = tiny_synthesizer(window_context=1.0)(image, hole)
+    assert info["windows"] == [(0, 52, 0, 54), (68, 120, 153, 200)]
+    assert [level["window"] for level in info["levels"]] == [0, 0, 1, 1]
+    known = (hole == 0).expand_as(image)
+    assert torch.equal(result[known], image[known])
+    for top, bottom, left, right in info["windows"]:
+        inside = hole[..., top:bottom, left:right].bool().expand(1, 3, -1, -1)
+        assert not torch.equal(result[..., top:bottom, left:right][inside], image[..., top:bottom, left:right][inside])
+    assert torch.equal(info["prior"][known], image[known])
+
+
+def test_nearby_parts_of_a_hole_share_a_window():
+    from neuralpatch.synthesis import hole_windows
+
+    hole = torch.zeros(1, 1, 100, 100, dtype=torch.bool)
+    hole[..., 40:50, 10:20] = hole[..., 40:50, 60:70] = True  # 40 px apart, each grown by 32 px: they overlap
+    assert hole_windows(hole, 1.0) == [(8, 82, 0, 100)]
+
+
+def test_a_large_photo_is_untouched_outside_a_small_hole_and_synthesized_at_full_resolution():
+    image, hole = torch.rand(1, 3, 3072, 4096), torch.zeros(1, 1, 3072, 4096)
+    hole[..., 1500:1564, 2000:2064] = 1
+    result, info = tiny_synthesizer(max_pixels=512 * 512)(image, hole)
+    known = (hole == 0).expand_as(image)
+    assert torch.equal(result[known], image[known]) and not torch.equal(result[~known], image[~known])
+    assert info["windows"] == [(1436, 1628, 1936, 2128)] and info["scale"] == 1.0
+    assert info["levels"][-1]["size"] == [192, 192]

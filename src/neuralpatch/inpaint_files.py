@@ -14,7 +14,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image, UnidentifiedImageError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from neuralpatch.data import IMAGE_SUFFIXES
 from neuralpatch.files import InpaintError, atomic_write, from_uint8, resolve_device, save_png, to_8bit, to_uint8
@@ -141,27 +142,33 @@ def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synt
     record = {"image": str(image_path), "mask": str(mask_path), **{k: str(v) for k, v in paths.items()},
               "size": [photo.shape[1], photo.shape[0]], "hole_fraction": float(hole.mean()),
               "texture_backbone": synthesizer.texture.name, "prior": config["prior"]["_target_"], "device": str(device),
-              "seconds": time.perf_counter() - start, "levels": info["levels"], "config": config}
+              "seconds": time.perf_counter() - start, "windows": info.get("windows", []), "levels": info["levels"],
+              "config": config}
     atomic_write(paths["json"], lambda temporary: temporary.write_text(json.dumps(record, indent=2)))
     log.info(f"{image_path.name}: {paths['result']} ({record['seconds']:.1f} s; grid {paths['grid'].name})")
     return paths["result"]
 
 
 class LevelProgress:
-    """A rich progress bar per pyramid level, counting energy evaluations."""
+    """A rich progress bar per pyramid level (and window), counting energy evaluations, with the time left."""
 
     def __init__(self, name: str, levels: int):
         self.name, self.levels = name, levels
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TimeRemainingColumn())
         self.tasks: dict[int, int] = {}
+        self.window = 1
 
     def __enter__(self):
         self.bar.start()
         return self.update
 
     def update(self, level: int, evaluation: int, total: int) -> None:
+        if level == 0 and level in self.tasks and self.bar.tasks[self.tasks[0]].finished:  # the next window starts
+            self.tasks, self.window = {}, self.window + 1
         if level not in self.tasks:
-            self.tasks[level] = self.bar.add_task(f"{self.name} level {level + 1}/{self.levels}", total=total)
+            where = f" window {self.window}" if self.window > 1 else ""
+            self.tasks[level] = self.bar.add_task(f"{self.name}{where} level {level + 1}/{self.levels}", total=total)
         self.bar.update(self.tasks[level], completed=evaluation)
 
     def __exit__(self, *exc) -> None:

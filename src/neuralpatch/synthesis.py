@@ -16,6 +16,7 @@ import resource
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -56,6 +57,37 @@ def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     return image if tuple(image.shape[-2:]) == tuple(size) else F.interpolate(image, size, mode="bilinear", align_corners=False)
 
 
+def hole_windows(hole: Tensor, context: float, min_margin: int = 32) -> list[tuple[int, int, int, int]]:
+    """(top, bottom, left, right) boxes, one per group of nearby hole parts: each connected part's bounding box
+    grown on every side by ``context`` × its longer side (at least ``min_margin`` px: the patches and the texture
+    network's receptive field need that much known context), clipped to the image; overlapping boxes merged,
+    so each box holds whole parts of the hole."""
+    import cv2
+
+    mask = hole[0, 0].cpu().numpy().astype(np.uint8)  # [H,W]
+    height, width = mask.shape
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    boxes = []
+    for left, top, box_width, box_height, _ in stats[1:count]:
+        margin = max(min_margin, math.ceil(context * max(box_width, box_height)))
+        boxes.append([max(0, top - margin), min(height, top + box_height + margin),
+                      max(0, left - margin), min(width, left + box_width + margin)])
+    merged = True
+    while merged:  # merge until no two boxes overlap
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
+                    boxes[i] = [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted(tuple(int(v) for v in box) for box in boxes)
+
+
 def feather_weights(hole: Tensor, width: int) -> Tensor:
     """1 deep inside the hole, ramping to 1/(width+1) at its edge over ``width`` px, 0 outside."""
     if width <= 0:
@@ -77,7 +109,7 @@ class Synthesizer(torch.nn.Module):
                  content_layer: str | None = None, overlap_average: bool = False, rematch_every: int = 1,
                  optimizer: str = "lbfgs", iterations: int = 30, lr: float = 1.0, line_search: str | None = "strong_wolfe",
                  history_size: int = 20, candidate_stride: int = 2, chunk_size: int = 1024, match_dtype: str = "float32",
-                 levels: int = 3, max_pixels: int = 4096 * 4096, feather: int = 0):
+                 levels: int = 3, max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0):
         super().__init__()
         checks = {"synthesis.optimizer": (optimizer, optimizer in ("lbfgs", "adam"), "lbfgs or adam"),
                   "synthesis.iterations": (iterations, iterations >= 1, "≥ 1"),
@@ -89,7 +121,8 @@ class Synthesizer(torch.nn.Module):
                   "synthesis.chunk_size": (chunk_size, chunk_size >= 1, "≥ 1"),
                   "pyramid.levels": (levels, levels >= 1, "≥ 1"),
                   "pyramid.max_pixels": (max_pixels, max_pixels >= 64, "≥ 64"),
-                  "pyramid.feather": (feather, feather >= 0, "≥ 0 px")}
+                  "pyramid.feather": (feather, feather >= 0, "≥ 0 px"),
+                  "pyramid.window_context": (window_context, window_context is None or window_context >= 0, "≥ 0 or null")}
         for key, (value, ok, wanted) in checks.items():
             if not ok:
                 raise ValueError(f"{key} must be {wanted}, got {value!r}")
@@ -103,7 +136,7 @@ class Synthesizer(torch.nn.Module):
         self.optimizer, self.iterations, self.lr = optimizer, iterations, lr
         self.line_search, self.history_size = line_search, history_size
         self.candidate_stride, self.chunk_size, self.match_dtype = candidate_stride, chunk_size, getattr(torch, match_dtype)
-        self.levels, self.max_pixels, self.feather = levels, max_pixels, feather
+        self.levels, self.max_pixels, self.feather, self.window_context = levels, max_pixels, feather, window_context
 
     def level_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         """Coarsest first; each level doubles the previous one and the last is (height, width)."""
@@ -113,21 +146,35 @@ class Synthesizer(torch.nn.Module):
                 progress: Progress | None = None) -> tuple[Tensor, dict]:
         """Inpaints ``image`` ``[1,3,H,W]`` in [0,1] where ``hole`` ``[1,1,H,W]`` is 1, starting from and pulled
         towards ``prior``'s fill (default: the known mean colour); returns (result equal to ``image`` outside the
-        hole, info with the prior's fill and per-level timings)."""
+        hole, info with the prior's fill, the windows and per-level timings). Each window around a part of the
+        hole (``window_context``) is synthesized on its own; the rest of the photo is never touched."""
         hole = hole.bool()
         if not hole.any():
-            return image.clone(), {"levels": [], "prior": image.clone(), "scale": 1.0}
+            return image.clone(), {"levels": [], "prior": image.clone(), "scale": 1.0, "windows": []}
         if hole.all():
             raise ValueError("the mask covers the whole image: there is no known region to synthesize from")
+        height, width = image.shape[-2:]
+        windows = [(0, height, 0, width)] if self.window_context is None else hole_windows(hole, self.window_context)
+        result, first_fill, info = image.clone(), image.clone(), {"levels": [], "scale": 1.0, "windows": windows}
+        for number, (top, bottom, left, right) in enumerate(windows):
+            box = (..., slice(top, bottom), slice(left, right))
+            result[box], window_info = self._synthesize(image[box], hole[box], prior or MeanPrior(), progress)
+            first_fill[box] = window_info["prior"]
+            info["levels"] += [{"window": number, **level} for level in window_info["levels"]]
+            info["scale"] = min(info["scale"], window_info["scale"])
+        return result, info | {"prior": first_fill}
+
+    def _synthesize(self, image: Tensor, hole: Tensor, prior: Prior, progress: Progress | None) -> tuple[Tensor, dict]:
+        """The pyramid on one window ``[1,3,h,w]`` (``hole`` ``[1,1,h,w]`` bool, not empty, not everything)."""
         height, width = image.shape[-2:]
         scale = min(1.0, math.sqrt(self.max_pixels / (height * width)))
         work_size = (max(1, round(height * scale)), max(1, round(width * scale)))
         if scale < 1:
-            log.warning(f"{width}×{height} exceeds pyramid.max_pixels={self.max_pixels}: synthesizing at "
+            log.warning(f"a {width}×{height} window exceeds pyramid.max_pixels={self.max_pixels}: synthesizing at "
                         f"{work_size[1]}×{work_size[0]} and upsampling the fill")
         work_image, work_hole = downsample(image, hole.float(), work_size)
         start = time.perf_counter()
-        prior_fill = (prior or MeanPrior())(work_image * ~work_hole, work_hole)  # the hole's content never reaches it
+        prior_fill = prior(work_image * ~work_hole, work_hole)  # the hole's content never reaches it
         prior_seconds = time.perf_counter() - start
 
         result, levels = None, []
