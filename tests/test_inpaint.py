@@ -44,7 +44,7 @@ def test_result_is_bit_exact_outside_the_hole_with_grid_and_json(tmp_path, photo
     assert grid.size == (3 * 61, 45)
     record = json.loads(result.with_suffix(".json").read_text())
     assert record["texture_backbone"].startswith("vgg19 (random") and len(record["levels"]) == 2
-    assert record["config"]["synthesis"]["alpha"] == 0.3 and record["levels"][1]["seconds"] > 0
+    assert record["config"]["synthesis"]["alpha"] == 1.0 and record["levels"][1]["seconds"] > 0
     assert record["windows"] == [[0, 45, 0, 61]]
 
 

@@ -104,8 +104,8 @@ def feather_weights(hole: Tensor, width: int) -> Tensor:
 class Synthesizer(torch.nn.Module):
     """Texture network + the synthesis (energy weights, optimizer, matching) and pyramid settings."""
 
-    def __init__(self, texture: TextureNetwork, texture_layers: list[str] | None = None, alpha: float = 0.3,
-                 beta: float = 0.1, pixel_weight: float = 1.0, normalize: bool = True, pixel_blur: float = 0.0,
+    def __init__(self, texture: TextureNetwork, texture_layers: list[str] | None = None, alpha: float = 1.0,
+                 beta: float = 0.1, pixel_weight: float = 1.0, normalize: bool = True, pixel_blur: float = 2.0,
                  content_layer: str | None = None, overlap_average: bool = False, rematch_every: int = 1,
                  optimizer: str = "lbfgs", iterations: int = 30, lr: float = 1.0, line_search: str | None = "strong_wolfe",
                  history_size: int = 20, candidate_stride: int = 2, chunk_size: int = 1024, match_dtype: str = "float32",
