@@ -72,20 +72,17 @@ def hole_windows(hole: Tensor, context: float, min_margin: int = 32) -> list[tup
         margin = max(min_margin, math.ceil(context * max(box_width, box_height)))
         boxes.append([max(0, top - margin), min(height, top + box_height + margin),
                       max(0, left - margin), min(width, left + box_width + margin)])
-    merged = True
-    while merged:  # merge until no two boxes overlap
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
-                    boxes[i] = [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])]
-                    del boxes[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return sorted(tuple(int(v) for v in box) for box in boxes)
+    while True:  # merge overlapping boxes until none overlap
+        pair = next(((i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+                     if _overlap(boxes[i], boxes[j])), None)
+        if pair is None:
+            return sorted(tuple(int(v) for v in box) for box in boxes)
+        a, b = boxes[pair[0]], boxes.pop(pair[1])
+        boxes[pair[0]] = [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])]
+
+
+def _overlap(a: list[int], b: list[int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 
 
 def feather_weights(hole: Tensor, width: int) -> Tensor:
