@@ -257,3 +257,18 @@ def test_a_large_photo_is_untouched_outside_a_small_hole_and_synthesized_at_full
     assert torch.equal(result[known], image[known]) and not torch.equal(result[~known], image[~known])
     assert info["windows"] == [(1436, 1628, 1936, 2128)] and info["scale"] == 1.0
     assert info["levels"][-1]["size"] == [192, 192]
+
+
+def test_low_passed_pixel_term_ignores_fine_detail_but_not_a_shift():
+    target, hole = torch.full((1, 3, 32, 32), 0.5), torch.zeros(1, 1, 32, 32)
+    hole[..., 8:24, 8:24] = 1
+    rows, cols = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    detail = target + 0.1 * ((rows + cols) % 2 * 2 - 1) * hole  # a checkerboard: only high frequencies
+    shift = target + 0.1 * hole  # the same amplitude, low frequencies
+    plain, low_passed = (Synthesizer(random_vgg19(["relu3_1"]), pixel_blur=blur) for blur in (0.0, 2.0))
+
+    def pixel(synthesizer, x):
+        return float(synthesizer.energies(x, hole, target, {}, None)[0]["pixel"])
+
+    assert pixel(plain, detail) == pytest.approx(0.01) and pixel(plain, shift) == pytest.approx(0.01)
+    assert pixel(low_passed, detail) < 0.01 * pixel(low_passed, shift)
