@@ -19,12 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import yaml
 from hydra.utils import instantiate
 
-from neuralpatch.files import from_uint8, to_uint8
-from neuralpatch.inpaint_files import read_photo
+from neuralpatch.evaluation import square_crop
 from neuralpatch.masks import CenterMask, IrregularMask
 from neuralpatch.metrics import hole_metrics
 from neuralpatch.perceptual import Lite0Distance
@@ -42,11 +40,7 @@ def samples(folder: Path, count: int, size: int) -> list[tuple[str, torch.Tensor
     centre, free = CenterMask(), IrregularMask.preset("medium")
     result = []
     for index, path in enumerate(photos):
-        image = from_uint8(read_photo(path))
-        side = min(image.shape[-2:])
-        top, left = (image.shape[-2] - side) // 2, (image.shape[-1] - side) // 2
-        crop = image[..., top : top + side, left : left + side]
-        image = from_uint8(to_uint8(F.interpolate(crop, (size, size), mode="area")))
+        image = square_crop(path, size)  # the evaluation set's crop
         generator = torch.Generator().manual_seed(index)
         result += [("centre", image, centre(size, size, generator)[None]),
                    ("free-form", image, free(size, size, generator)[None])]

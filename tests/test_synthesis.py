@@ -79,19 +79,23 @@ def test_output_equals_input_outside_the_hole_for_odd_sizes(size):
     assert [level["size"] for level in info["levels"]] == [[round(size[0] / 2), round(size[1] / 2)], list(size)]
 
 
-def test_hole_content_never_leaks_into_the_fill():
+@pytest.fixture
+def one_thread():
+    """Parallel CPU kernels differ in the last bit from run to run; one thread makes syntheses exactly repeatable."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_hole_content_never_leaks_into_the_fill(one_thread):
     torch.manual_seed(0)
     image = torch.rand(1, 3, 40, 40)
     hole = torch.zeros(1, 1, 40, 40)
     hole[..., 13:27, 11:25] = 1
     other = torch.where(hole.bool(), torch.rand(1, 3, 40, 40), image)
     synthesizer = tiny_synthesizer(levels=3)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # parallel CPU kernels differ in the last bit from run to run; one thread is exact
-    try:
-        assert torch.equal(synthesizer(image, hole)[0], synthesizer(other, hole)[0])
-    finally:
-        torch.set_num_threads(threads)
+    assert torch.equal(synthesizer(image, hole)[0], synthesizer(other, hole)[0])
 
 
 def test_max_pixels_processes_at_reduced_size_with_a_warning(caplog):
@@ -210,17 +214,12 @@ def test_matches_kept_for_a_level_when_rematch_every_is_zero(monkeypatch):
         assert len(calls) == expected, (rematch_every, len(calls))
 
 
-def test_a_window_covering_the_whole_image_equals_full_frame_synthesis():
+def test_a_window_covering_the_whole_image_equals_full_frame_synthesis(one_thread):
     torch.manual_seed(0)
     image, hole = torch.rand(1, 3, 48, 48), torch.zeros(1, 1, 48, 48)
     hole[..., 16:32, 18:30] = 1
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # exact comparison (see the leak test)
-    try:
-        windowed, info = tiny_synthesizer(window_context=10.0)(image, hole)
-        full, full_info = tiny_synthesizer(window_context=None)(image, hole)
-    finally:
-        torch.set_num_threads(threads)
+    windowed, info = tiny_synthesizer(window_context=10.0)(image, hole)
+    full, full_info = tiny_synthesizer(window_context=None)(image, hole)
     assert info["windows"] == full_info["windows"] == [(0, 48, 0, 48)]
     assert torch.equal(windowed, full)
 

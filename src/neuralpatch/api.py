@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from neuralpatch.files import InpaintError, resolve_device, to_8bit
+from neuralpatch.files import InpaintError, from_uint8, resolve_device, to_8bit, to_uint8
 from neuralpatch.priors import OpenCVPrior
 from neuralpatch.synthesis import Prior, Synthesizer
 from neuralpatch.texture import build_texture_network
@@ -35,8 +35,7 @@ def _image_tensor(image) -> Tensor:
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3:
             raise InpaintError(f"image array has shape {image.shape}; pass [H,W,3] RGB")
-        scale = 255.0 if image.dtype == np.uint8 else 1.0
-        image = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / scale
+        image = from_uint8(image) if image.dtype == np.uint8 else torch.from_numpy(np.array(image)).permute(2, 0, 1)
     if not isinstance(image, Tensor):
         raise InpaintError(f"image is a {type(image).__name__}; pass a PIL image, a numpy array or a tensor")
     image = image[None] if image.dim() == 3 else image
@@ -67,8 +66,7 @@ def inpaint(image, mask, prior: Prior | None = None, synthesizer: Synthesizer | 
     result, _ = synthesizer(tensor.to(target), hole.to(target), prior or OpenCVPrior())
     result = torch.where(hole.to(target), result, tensor.to(target)).cpu()  # [1,3,H,W], the input outside the hole
     if isinstance(image, Image.Image):
-        return Image.fromarray((result[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy())
+        return Image.fromarray(to_uint8(result))
     if isinstance(image, np.ndarray):
-        array = result[0].permute(1, 2, 0).numpy()
-        return (array.clip(0, 1) * 255).round().astype(np.uint8) if image.dtype == np.uint8 else array.astype(image.dtype)
+        return to_uint8(result) if image.dtype == np.uint8 else result[0].permute(1, 2, 0).numpy().astype(image.dtype)
     return result.to(image.device, image.dtype).reshape(image.shape)

@@ -37,6 +37,14 @@ class Sample:
     hole: Tensor  # [1,1,H,W] in {0,1}
 
 
+def square_crop(path: Path, size: int) -> Tensor:
+    """The photo's centre square, area-resized to ``size``², rounded to 8 bits (exactly what is saved)."""
+    image = from_uint8(read_photo(path))
+    side = min(image.shape[-2:])
+    top, left = (image.shape[-2] - side) // 2, (image.shape[-1] - side) // 2
+    return from_uint8(to_uint8(F.interpolate(image[..., top : top + side, left : left + side], (size, size), mode="area")))
+
+
 def build_eval_set(cfg: DictConfig, out_dir: Path) -> list[Sample]:
     """From ``eval.pairs`` (``<stem>.png`` + ``<stem>_mask.png``), or from the photos of ``data`` (``eval.split``):
     centre square crops at ``eval.image_size`` with masks drawn from ``masks`` seeded by ``eval.seed`` + index.
@@ -56,11 +64,7 @@ def build_eval_set(cfg: DictConfig, out_dir: Path) -> list[Sample]:
     photos = {"val": val, "train": train, "all": sorted(train + val)}[cfg.eval.split][: cfg.eval.max_images]
     masks, size, samples = instantiate(cfg.masks), cfg.eval.image_size, []
     for index, path in enumerate(photos):
-        image = from_uint8(read_photo(path))
-        side = min(image.shape[-2:])
-        top, left = (image.shape[-2] - side) // 2, (image.shape[-1] - side) // 2
-        image = F.interpolate(image[..., top : top + side, left : left + side], (size, size), mode="area")
-        image = from_uint8(to_uint8(image))  # exactly what is saved
+        image = square_crop(path, size)
         hole = masks(size, size, torch.Generator().manual_seed(cfg.eval.seed + index))[None]
         samples.append(Sample(path.stem, image, hole))
         save_png(to_uint8(image), out_dir / "eval_set" / f"{path.stem}.png")
