@@ -1,6 +1,5 @@
 """Compare inpainting methods on a fixed evaluation set: python evaluate.py [method=[nps,telea]] [key=value ...]"""
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -8,15 +7,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from neuralpatch.evaluation import evaluate
-from neuralpatch.files import InpaintError
+from neuralpatch.runs import register_resolvers, script
+
+register_resolvers()  # ${run_folder:...} in the configs' hydra sections
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
-        evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except InpaintError as error:
-        sys.exit(f"evaluate.py: error: {error}")
+    script("evaluate.py", lambda: evaluate(cfg, Path(HydraConfig.get().runtime.output_dir)))
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@
 import hydra
 from omegaconf import DictConfig
 
+from neuralpatch.runs import register_resolvers, script
 from neuralpatch.train import train
+
+register_resolvers()  # ${run_folder:...} in the configs' hydra sections
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> dict[str, float]:
-    return train(cfg)
+    return script("train.py", lambda: train(cfg))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from neuralpatch.runs import register_resolvers
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+register_resolvers()
 
 # A model and data small enough for CPU tests; the architecture is the default one, only sizes change.
 TINY = [

@@ -9,7 +9,7 @@ from PIL import Image
 import neuralpatch
 from conftest import CONF
 from neuralpatch.api import DEFAULT_TEXTURE
-from neuralpatch.files import InpaintError
+from neuralpatch.files import InputError
 from neuralpatch.synthesis import Synthesizer
 from neuralpatch.texture import random_vgg19
 
@@ -50,7 +50,7 @@ def test_pil_numpy_and_tensor_in_the_same_kind_out_equal_outside_the_hole(fast):
     ("photo.jpg", np.ones((8, 8)), "pass a PIL image"),
 ])
 def test_bad_arguments_are_one_line_errors(image, mask, message, fast):
-    with pytest.raises(InpaintError, match=message):
+    with pytest.raises(InputError, match=message):
         neuralpatch.inpaint(image, mask, synthesizer=fast, device="cpu")
 
 

@@ -57,8 +57,13 @@ def test_model_options(compose_config, option):
 @pytest.mark.parametrize("option", options("trainer"))
 def test_trainer_options(compose_config, option):
     cfg = compose_config(overrides=[f"trainer={option}"])
-    trainer = instantiate(cfg.trainer, accelerator="cpu", precision="32-true", strategy=strategy(cfg), logger=False)
-    assert trainer.max_steps == cfg.trainer.max_steps
+    if option == "gpu":  # asks for a GPU: check what it asks for, then build the rest of it on the CPU
+        assert (cfg.trainer.accelerator, cfg.trainer.precision) == ("gpu", "bf16-mixed")
+        cfg.trainer.accelerator, cfg.trainer.precision = "cpu", "32-true"
+    trainer = instantiate(cfg.trainer, strategy=strategy(cfg), logger=False)
+    expected = "CUDAAccelerator" if option == "default" and torch.cuda.is_available() else "CPUAccelerator"
+    assert type(trainer.accelerator).__name__ == expected and trainer.precision == "32-true"
+    assert trainer.val_check_interval == 500 and trainer.max_steps == 100_000 and trainer.num_devices == 1
 
 
 def test_gpu_trainer_defaults_to_bf16(compose_config):
@@ -135,11 +140,3 @@ def test_presets_set_the_papers_and_the_authors_settings(compose_config):
     synthesizer = build_synthesizer({**authors.texture, "name": "random"}, authors.synthesis, authors.pyramid)
     assert synthesizer.texture_layers == ["relu4_1"] and set(synthesizer.texture.outputs) == {"relu4_1", "relu4_2"}
     assert compose_config("inpaint", ["synthesis=paper", "prior=telea"]).prior.algorithm == "telea"  # user wins
-
-
-@pytest.mark.parametrize("setting, value", [("synthesis.iterations", 0), ("synthesis.alpha", -1),
-                                            ("pyramid.levels", 0), ("pyramid.max_pixels", 0)])
-def test_nonsense_settings_are_refused_with_the_key_named(compose_config, setting, value):
-    cfg = compose_config("inpaint", [f"{setting}={value}"])
-    with pytest.raises(ValueError, match=f"{setting} must be"):
-        build_synthesizer({"name": "random", "layers": ["relu3_1"]}, cfg.synthesis, cfg.pyramid)

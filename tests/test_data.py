@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from neuralpatch.data import InpaintingDataModule, list_images, samples_dir
+from neuralpatch.files import InputError
 from neuralpatch.masks import BoxMask, CenterMask
 
 
@@ -32,9 +33,9 @@ def test_corrupt_file_is_skipped_and_counted(photo_folder, caplog):
 
 def test_empty_or_missing_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"no readable .* under .*empty"):
+    with pytest.raises(InputError, match=r"no readable .* under .*empty"):
         list_images(tmp_path / "empty")
-    with pytest.raises(FileNotFoundError, match="missing.*does not exist"):
+    with pytest.raises(InputError, match="missing.*does not exist"):
         list_images(tmp_path / "missing")
 
 

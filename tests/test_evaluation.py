@@ -55,6 +55,11 @@ def test_metrics_match_hand_computed_values():
     stripes[..., ::2] = 1.0
     assert hole_metrics(torch.full_like(stripes, 0.5), stripes, hole)["sharpness"] == 0  # a blur has no detail
     assert hole_metrics(stripes, stripes, hole)["sharpness"] == pytest.approx(1.0)
+    photo = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    small = torch.zeros(1, 1, 64, 64)
+    small[..., 24:40, 24:40] = 1
+    flat = photo * (1 - small) + 0.5 * small  # right everywhere but in the hole
+    assert hole_metrics(flat, photo, small)["ssim"] < 0.3 and hole_metrics(photo, photo, small)["ssim"] == 1
 
 
 def test_eval_set_is_identical_for_a_seed_and_differs_with_another(tmp_path):
@@ -110,7 +115,7 @@ def test_experiments_compose(experiment):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="asks for a GPU that is absent")
 def test_missing_gpu_is_a_one_line_error(tmp_path):
-    from neuralpatch.files import InpaintError
+    from neuralpatch.files import InputError
 
-    with pytest.raises(InpaintError, match="device=cuda but no CUDA GPU"):
+    with pytest.raises(InputError, match="device=cuda but no CUDA GPU"):
         evaluate(config("device=cuda", "method=[telea]"), tmp_path)

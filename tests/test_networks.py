@@ -46,6 +46,10 @@ def test_weighted_l2_and_composite():
     weights = torch.zeros(1, 1, 4, 4)
     weights[..., 0, 0] = 3
     assert weighted_l2(prediction, target, weights) == pytest.approx(1.0)
+    error = torch.zeros(1, 3, 4, 4)
+    error[..., 0, 0], error[..., 2, 2] = 1.0, 2.0  # errors of 1 (weight 3) and 2 (weight 1); 0 where weight 0
+    weights[..., 2, 2] = 1
+    assert weighted_l2(error, target, weights) == pytest.approx((3 * 1 + 1 * 4) / 4)
     mask = torch.zeros(1, 1, 4, 4)
     mask[..., 1, 1] = 1
     filled = composite(prediction, target, mask)

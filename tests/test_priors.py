@@ -51,14 +51,14 @@ def test_diffusion_priors_continue_a_smooth_gradient_better_than_the_mean():
 
 
 def test_the_priors_fill_is_the_start_and_the_pixel_target_of_every_level():
-    image, hole = photo_and_hole()
-    synthesizer = Synthesizer(random_vgg19(["relu3_1"]), levels=3, iterations=2, line_search=None)
+    image, hole = photo_and_hole((64, 80))
+    synthesizer = Synthesizer(random_vgg19(["relu3_1"]), levels=3, iterations=2, line_search=None, window_context=None)
     seen = []
     optimize = synthesizer._optimize
 
-    def recording(known, level_hole, init, target, level, progress):
+    def recording(known, level_hole, init, target, *rest):
         seen.append((init.clone(), target.clone()))
-        return optimize(known, level_hole, init, target, level, progress)
+        return optimize(known, level_hole, init, target, *rest)
 
     synthesizer._optimize = recording
     prior = OpenCVPrior()
@@ -66,13 +66,14 @@ def test_the_priors_fill_is_the_start_and_the_pixel_target_of_every_level():
     expected = prior(image, hole)
     assert torch.allclose(info["prior"], expected)
     assert len(seen) == 3 and torch.equal(seen[0][0], seen[0][1])  # the coarsest level starts from the prior
-    for (_, target), size in zip(seen, synthesizer.level_sizes(48, 64)):
+    for (_, target), size in zip(seen, synthesizer.level_sizes(64, 80)):
         assert torch.allclose(target, downsample(expected, hole.float(), size)[0])
 
 
 def test_without_texture_the_fill_converges_to_the_prior():
     image, hole = photo_and_hole()
-    synthesizer = Synthesizer(random_vgg19(["relu3_1"]), alpha=0, beta=0, pixel_blur=0, levels=2, iterations=20)
+    synthesizer = Synthesizer(random_vgg19(["relu3_1"]), alpha=0, beta=0, beta_chroma=0, pixel_blur=0, levels=2,
+                              iterations=20)
     prior = OpenCVPrior()
     result, _ = synthesizer(image, hole, prior)
     assert torch.allclose(result, prior(image, hole), atol=2e-3)

@@ -116,6 +116,15 @@ def test_feather_weights_ramp_inside_the_hole_only():
     assert weights[0, 0, 5, 10] == pytest.approx(0.25) and weights[0, 0, 10, 10] == 1
 
 
+def test_feathered_fill_blends_the_inputs_pixels_at_the_hole_edge(monkeypatch):
+    image, hole = torch.rand(1, 3, 40, 40), torch.zeros(1, 1, 40, 40)
+    hole[..., 10:30, 10:30] = 1
+    synthesizer = tiny_synthesizer(feather=3, window_context=None)
+    monkeypatch.setattr(synthesizer, "_optimize", lambda known, level_hole, *rest: (known * ~level_hole, {}, 0))
+    result, _ = synthesizer(image, hole)  # the fill is 0 in the hole: what remains is the input's share
+    assert torch.allclose(result, image * (1 - feather_weights(hole.bool(), 3)))
+
+
 def test_mask_covering_everything_is_an_error():
     with pytest.raises(ValueError, match="covers the whole image"):
         tiny_synthesizer()(torch.rand(1, 3, 16, 16), torch.ones(1, 1, 16, 16))
@@ -147,7 +156,8 @@ def stripes(size: int = 128, period: int = 16) -> torch.Tensor:
 
 
 def test_synthesis_recovers_a_periodic_texture_far_better_than_telea():
-    """The default energy's texture term alone (pixel weight 0), real offline backbone (the default fallback),
+    """The texture term alone (pixel weight 0; α = 1 against plain TV β = 0.1, no hole-width scaling), real
+    offline backbone (the default fallback),
     from the flat mean-colour start, one full-resolution level of 100 L-BFGS evaluations, every known patch a
     candidate (stride 1: with stride 2 half the stripe phases have no candidate at relu3_1)."""
     cv2 = pytest.importorskip("cv2")
@@ -155,7 +165,8 @@ def test_synthesis_recovers_a_periodic_texture_far_better_than_telea():
     hole = torch.zeros(1, 1, 128, 128)
     hole[..., 48:80, 48:80] = 1
     network = build_texture_network("vgg16_bn_craft", ["relu3_1", "relu4_1"])
-    result, _ = Synthesizer(network, levels=1, iterations=100, candidate_stride=1, pixel_weight=0)(image, hole)
+    result, _ = Synthesizer(network, alpha=1.0, levels=1, iterations=100, candidate_stride=1, pixel_weight=0,
+                            beta_chroma=None, full_texture_width=None)(image, hole)
     photo = (image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     telea = cv2.inpaint(photo, hole[0, 0].numpy().astype(np.uint8), 3, cv2.INPAINT_TELEA)
     telea = torch.from_numpy(telea).permute(2, 0, 1)[None].float() / 255
@@ -271,3 +282,50 @@ def test_low_passed_pixel_term_ignores_fine_detail_but_not_a_shift():
 
     assert pixel(plain, detail) == pytest.approx(0.01) and pixel(plain, shift) == pytest.approx(0.01)
     assert pixel(low_passed, detail) < 0.01 * pixel(low_passed, shift)
+
+
+def test_the_tv_term_splits_into_luminance_and_chroma():
+    hole = torch.ones(1, 1, 16, 16)
+    noise = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    grey = noise.expand(1, 3, 16, 16)  # detail in luminance only
+    colour = torch.cat([noise, 1 - noise, torch.full_like(noise, 0.5)], dim=1)  # R and G swap: chroma only
+    synthesizer = Synthesizer(random_vgg19(["relu3_1"]))
+
+    def tv(x):
+        terms = synthesizer.energies(x, hole, x, {}, None)[0]
+        return float(terms["tv"]), float(terms["tv_chroma"])
+
+    assert tv(grey)[1] == pytest.approx(0, abs=1e-6) and tv(grey)[0] > 0.1
+    assert tv(colour)[0] == pytest.approx(0, abs=1e-6) and tv(colour)[1] > 0.1
+    rgb = (grey[..., 1:, :] - grey[..., :-1, :]).pow(2).sum() + (grey[..., 1:] - grey[..., :-1]).pow(2).sum()
+    assert sum(tv(grey)) == pytest.approx(float(rgb) / 256, rel=1e-5)  # the split loses nothing
+
+
+def test_thin_holes_get_a_weaker_texture_term_and_a_sharper_pixel_term():
+    image = torch.rand(1, 3, 96, 96)
+    stroke, square = torch.zeros(1, 1, 96, 96), torch.zeros(1, 1, 96, 96)
+    stroke[..., 20:76, 45:51] = 1  # 6 px wide
+    square[..., 28:68, 28:68] = 1  # 40 px wide
+    synthesizer = tiny_synthesizer(alpha=2.0, pixel_blur=2.0, full_texture_width=32, window_context=None)
+    thin, wide = (synthesizer(image, hole)[1]["levels"][0] for hole in (stroke, square))
+    assert thin["alpha"] == pytest.approx(2.0 * (6 / 32) ** 2, rel=0.3)
+    assert thin["pixel_blur"] == pytest.approx(2.0 * (6 / 32) ** 2, rel=0.3)
+    assert (wide["alpha"], wide["pixel_blur"]) == (2.0, 2.0)
+    off = tiny_synthesizer(alpha=2.0, full_texture_width=None)
+    assert off(image, stroke)[1]["levels"][0]["alpha"] == 2.0  # null: every hole gets α
+
+
+def test_chroma_tv_weight_smooths_the_fills_colour():
+    torch.manual_seed(0)
+    image, hole = torch.rand(1, 3, 48, 48), torch.zeros(1, 1, 48, 48)  # colour noise: texture pulls towards it
+    hole[..., 12:36, 12:36] = 1
+    opponent = torch.tensor([[1, -1, 0], [1, 1, -2]], dtype=torch.float32)  # two chroma axes (unnormalized)
+
+    def chroma_detail(beta_chroma):
+        synthesizer = tiny_synthesizer(alpha=5.0, beta=0.0, beta_chroma=beta_chroma, full_texture_width=None,
+                                       window_context=None, iterations=10)
+        fill = synthesizer(image, hole)[0][..., 14:34, 14:34]
+        chroma = torch.einsum("oc,nchw->nohw", opponent, fill)
+        return float((chroma[..., 1:, :] - chroma[..., :-1, :]).pow(2).mean())
+
+    assert chroma_detail(100.0) < 0.5 * chroma_detail(0.0)

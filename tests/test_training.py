@@ -7,6 +7,7 @@ from torch.utils.data import DataLoader
 
 import lightning as L
 from conftest import ROOT, TINY
+from neuralpatch.files import InputError
 from neuralpatch.module import ContentModule, load_generator
 from neuralpatch.train import train
 
@@ -47,7 +48,7 @@ def test_checkpoint_alone_rebuilds_the_generator(compose_config, tmp_path):
     image, mask = torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 32, 32)
     mask[..., 8:24, 8:24] = 1
     assert torch.equal(generator(image, mask), module.generator(image, mask))
-    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+    with pytest.raises(InputError, match="missing.ckpt does not exist"):
         load_generator(alone / "missing.ckpt")
 
 
@@ -99,6 +100,20 @@ def test_manual_optimization_updates_both_networks_and_generator_step_leaves_d_u
     for (name, _, d_done), (next_name, _, g_done) in zip(snapshots[::2], snapshots[1::2]):
         assert (name, next_name) == ("discriminator", "generator")
         assert not changed(d_done, g_done, "discriminator.")
+
+
+def test_validation_metrics_cover_the_hole_only(monkeypatch):
+    module = _tiny_module()
+    monkeypatch.setattr(module.generator, "forward", lambda image, mask: torch.zeros_like(image))
+    batches = _batches(4)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    [metrics] = trainer.validate(module, dataloaders=batches, verbose=False)
+    images = torch.cat([batch["image"] for batch in batches])
+    hole = torch.cat([batch["mask"] for batch in batches]).expand_as(images).bool()
+    # the prediction is 0 in the hole, the input outside: the metrics must see only the hole's error
+    assert metrics["val/psnr"] == pytest.approx(float(-10 * images[hole].pow(2).mean().log10()), abs=1e-3)
+    assert metrics["val/l1"] == pytest.approx(float(images[hole].mean()), abs=1e-4)
 
 
 def test_non_finite_loss_stops_with_the_step():

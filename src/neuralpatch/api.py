@@ -2,8 +2,8 @@
 
 Accepts PIL images, numpy arrays (``[H,W,3]`` uint8 or float in [0,1]; masks ``[H,W]``) or tensors
 (``[3,H,W]`` / ``[1,3,H,W]`` in [0,1]; masks ``[H,W]`` / ``[1,1,H,W]``) and returns the same kind as ``image``.
-The mask's hole is every non-zero pixel (PIL masks: grey > 127). The defaults are those of ``conf/inpaint.yaml``
-(a test keeps them equal).
+The mask's hole is every non-zero pixel (PIL masks: as mask files, ``files.mask_from_image``). The defaults
+are those of ``conf/inpaint.yaml`` (a test keeps them equal).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from neuralpatch.files import InpaintError, from_uint8, resolve_device, to_8bit, to_uint8
+from neuralpatch.files import InputError, from_uint8, mask_from_image, resolve_device, to_8bit, to_uint8
 from neuralpatch.priors import OpenCVPrior
 from neuralpatch.synthesis import Prior, Synthesizer
 from neuralpatch.texture import build_texture_network
@@ -34,23 +34,23 @@ def _image_tensor(image) -> Tensor:
         image = np.asarray(to_8bit(image).convert("RGB"))
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3:
-            raise InpaintError(f"image array has shape {image.shape}; pass [H,W,3] RGB")
+            raise InputError(f"image array has shape {image.shape}; pass [H,W,3] RGB")
         image = from_uint8(image) if image.dtype == np.uint8 else torch.from_numpy(np.array(image)).permute(2, 0, 1)
     if not isinstance(image, Tensor):
-        raise InpaintError(f"image is a {type(image).__name__}; pass a PIL image, a numpy array or a tensor")
+        raise InputError(f"image is a {type(image).__name__}; pass a PIL image, a numpy array or a tensor")
     image = image[None] if image.dim() == 3 else image
     if image.dim() != 4 or image.shape[:2] != (1, 3):
-        raise InpaintError(f"image tensor has shape {tuple(image.shape)}; pass [3,H,W] or [1,3,H,W] in [0,1]")
+        raise InputError(f"image tensor has shape {tuple(image.shape)}; pass [3,H,W] or [1,3,H,W] in [0,1]")
     return image.float()
 
 
 def _mask_tensor(mask, size: tuple[int, int]) -> Tensor:
     if isinstance(mask, Image.Image):
-        mask = np.asarray(to_8bit(mask).convert("L")) > 127
+        mask = mask_from_image(mask)
     hole = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask) != 0
     hole = hole.reshape(hole.shape[-2:]) if hole.dim() > 2 and hole.shape[:-2].numel() == 1 else hole
     if tuple(hole.shape) != size:
-        raise InpaintError(f"mask is {tuple(hole.shape)}, the image {size} (H, W); pass a mask of the image's size")
+        raise InputError(f"mask is {tuple(hole.shape)}, the image {size} (H, W); pass a mask of the image's size")
     return hole[None, None]
 
 
@@ -60,7 +60,7 @@ def inpaint(image, mask, prior: Prior | None = None, synthesizer: Synthesizer | 
     tensor = _image_tensor(image)
     hole = _mask_tensor(mask, tuple(tensor.shape[-2:]))
     if hole.all():
-        raise InpaintError("the mask covers the whole image; leave some known pixels to synthesize from")
+        raise InputError("the mask covers the whole image; leave some known pixels to synthesize from")
     target = resolve_device(device)
     synthesizer = synthesizer or default_synthesizer(str(target))
     result, _ = synthesizer(tensor.to(target), hole.to(target), prior or OpenCVPrior())

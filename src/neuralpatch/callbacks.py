@@ -9,7 +9,7 @@ from torchvision.utils import make_grid
 from neuralpatch.metrics import hole_metrics
 from neuralpatch.module import log_image
 from neuralpatch.priors import ContentPrior
-from neuralpatch.synthesis import Synthesizer, build_synthesizer
+from neuralpatch.synthesis import Synthesizer, build_synthesizer, check_config
 
 
 class SynthesisCallback(L.Callback):
@@ -18,6 +18,7 @@ class SynthesisCallback(L.Callback):
     target) and the hole PSNR/SSIM as ``synthesis/...``. Holds the ``texture``/``synthesis``/``pyramid`` settings."""
 
     def __init__(self, texture: dict, synthesis: dict, pyramid: dict, every_n_validations: int = 4, num_images: int = 2):
+        check_config(synthesis, pyramid)  # at start-up, not at the first synthesis
         self.settings = {"texture": texture, "synthesis": synthesis, "pyramid": pyramid}
         self.every_n_validations, self.num_images = every_n_validations, num_images
         self.validations = 0

@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from neuralpatch.files import to_8bit
+from neuralpatch.files import InputError, read_photo
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +28,15 @@ def samples_dir() -> Path:
 
 
 def read_image(path: str | Path) -> Tensor:
-    """RGB image as float ``[3,H,W]`` in [0,1] (16-bit grey scaled, not clipped)."""
-    with Image.open(path) as image:
-        return TF.to_dtype(TF.pil_to_tensor(to_8bit(image).convert("RGB")), torch.float32, scale=True)
+    """RGB image as float ``[3,H,W]`` in [0,1], upright by its EXIF orientation (16-bit grey scaled, not clipped)."""
+    return TF.to_dtype(torch.from_numpy(read_photo(Path(path))).permute(2, 0, 1), torch.float32, scale=True)
 
 
 def list_images(root: str | Path) -> list[Path]:
     """All readable jpg/png/webp files below ``root`` (recursive, sorted); unreadable ones are skipped with one warning."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist; set data.root (or data.val_root) to a folder of photos")
+        raise InputError(f"image folder {root} does not exist; set data.root (or data.val_root) to a folder of photos")
     candidates = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     readable, failures = [], []
     for path in candidates:
@@ -51,7 +50,7 @@ def list_images(root: str | Path) -> list[Path]:
         path, error = failures[0]
         log.warning(f"skipped {len(failures)} unreadable image(s) under {root} (first: {path}: {error})")
     if not readable:
-        raise FileNotFoundError(f"no readable jpg/png/webp images under {root}; point data.root at a folder of photos")
+        raise InputError(f"no readable jpg/png/webp images under {root}; point data.root at a folder of photos")
     return readable
 
 
@@ -97,7 +96,7 @@ class InpaintingDataset(Dataset):
             path = self.files[(index + offset) % len(self.files)]
             try:
                 return read_image(path)
-            except OSError as error:
+            except InputError as error:
                 log.warning(f"cannot decode {path} ({error}); using the next photo instead")
         raise RuntimeError("no photo of the dataset could be decoded")
 
@@ -122,11 +121,20 @@ class InpaintingDataModule(L.LightningDataModule):
         if self.val_root is not None:
             return photos, list_images(self.val_root)
         if len(photos) < 2:
-            raise ValueError(f"{root} holds 1 photo; a train/val split needs at least 2 (or set data.val_root)")
+            raise InputError(f"{root} holds 1 photo; a train/val split needs at least 2 (or set data.val_root)")
         order = torch.randperm(len(photos), generator=torch.Generator().manual_seed(self.seed)).tolist()
         n_val = min(len(photos) - 1, max(1, round(self.val_fraction * len(photos))))
         val = sorted(photos[i] for i in order[:n_val])
         return [p for p in photos if p not in val], val
+
+    def check(self, world_size: int = 1) -> None:
+        """An InputError before training when the photos cannot be found or give no full batch per process."""
+        train_files, _ = self.split()
+        crops = len(train_files) * self.train_repeats
+        if crops < self.batch_size * world_size:
+            raise InputError(f"{len(train_files)} training photos × data.train_repeats={self.train_repeats} give "
+                             f"{crops} crops per epoch, fewer than data.batch_size={self.batch_size} × {world_size} "
+                             "process(es): no batch would train; lower data.batch_size or raise data.train_repeats")
 
     def setup(self, stage: str | None = None) -> None:
         train_files, val_files = self.split()

@@ -16,12 +16,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from neuralpatch.files import InpaintError, atomic_write, from_uint8, resolve_device, save_png, to_uint8
-from neuralpatch.inpaint_files import read_mask, read_photo
+from neuralpatch.files import InputError, atomic_write, from_uint8, read_photo, resolve_device, save_png, to_uint8
+from neuralpatch.inpaint_files import read_pair
 from neuralpatch.loggers import wandb_offline
 from neuralpatch.methods import Resources
 from neuralpatch.metrics import hole_metrics
 from neuralpatch.perceptual import build_judge
+from neuralpatch.runs import instantiate_checked
+from neuralpatch.synthesis import check_config
 
 log = logging.getLogger(__name__)
 
@@ -45,27 +47,40 @@ def square_crop(path: Path, size: int) -> Tensor:
     return from_uint8(to_uint8(F.interpolate(image[..., top : top + side, left : left + side], (size, size), mode="area")))
 
 
+def read_pairs(folder: Path) -> list[Sample]:
+    """``<stem>.png`` + ``<stem>_mask.png`` pairs; an image without its mask, a mask without its image, or a mask
+    whose hole is empty or everything, is an InputError naming the files (before any method runs)."""
+    if not folder.is_dir():
+        raise InputError(f"eval.pairs {folder} is not a folder; pass a folder of <stem>.png + <stem>_mask.png")
+    files = {p.name for p in folder.glob("*.png")}
+    images = sorted(name for name in files if not name.endswith("_mask.png"))
+    alone = [name for name in images if f"{name[:-4]}_mask.png" not in files]
+    alone += [name for name in sorted(files - set(images)) if name.removesuffix("_mask.png") + ".png" not in files]
+    if alone:
+        raise InputError(f"eval.pairs {folder}: unpaired files {', '.join(alone)}; every <stem>.png needs a "
+                         "<stem>_mask.png and the reverse")
+    samples = []
+    for name in images:
+        photo, hole = read_pair(folder / name, folder / f"{name[:-4]}_mask.png")
+        samples.append(Sample(name[:-4], from_uint8(photo), torch.from_numpy(hole)[None, None].float()))
+    return samples
+
+
 def build_eval_set(cfg: DictConfig, out_dir: Path) -> list[Sample]:
     """From ``eval.pairs`` (``<stem>.png`` + ``<stem>_mask.png``), or from the photos of ``data`` (``eval.split``):
     centre square crops at ``eval.image_size`` with masks drawn from ``masks`` seeded by ``eval.seed`` + index.
     Generated sets are saved under ``out_dir/eval_set`` as pairs, so ``eval.pairs=<that folder>`` reuses them."""
     if cfg.eval.pairs:
-        folder = Path(cfg.eval.pairs).expanduser()
-        if not folder.is_dir():
-            raise InpaintError(f"eval.pairs {folder} is not a folder; pass a folder of <stem>.png + <stem>_mask.png")
-        samples = []
-        for image in sorted(p for p in folder.glob("*.png") if not p.stem.endswith("_mask")):
-            photo = read_photo(image)
-            mask = read_mask(folder / f"{image.stem}_mask.png", (photo.shape[1], photo.shape[0]))
-            samples.append(Sample(image.stem, from_uint8(photo), torch.from_numpy(mask)[None, None].float()))
-        return samples[: cfg.eval.max_images]
-
-    train, val = instantiate(cfg.data, masks=None).split()
+        return read_pairs(Path(cfg.eval.pairs).expanduser())[: cfg.eval.max_images]
+    train, val = instantiate_checked(cfg.data, masks=None).split()
     photos = {"val": val, "train": train, "all": sorted(train + val)}[cfg.eval.split][: cfg.eval.max_images]
-    masks, size, samples = instantiate(cfg.masks), cfg.eval.image_size, []
+    masks, size, samples = instantiate_checked(cfg.masks), cfg.eval.image_size, []
     for index, path in enumerate(photos):
         image = square_crop(path, size)
         hole = masks(size, size, torch.Generator().manual_seed(cfg.eval.seed + index))[None]
+        if not 0 < hole.mean() < 1:
+            raise InputError(f"the masks group gave {path.name} a hole of {100 * hole.mean():.0f} % of the image; "
+                             "choose masks whose holes leave known pixels (e.g. masks.size < 1)")
         samples.append(Sample(path.stem, image, hole))
         save_png(to_uint8(image), out_dir / "eval_set" / f"{path.stem}.png")
         save_png((hole[0, 0].numpy() * 255).astype(np.uint8), out_dir / "eval_set" / f"{path.stem}_mask.png")
@@ -153,9 +168,10 @@ def comparison_grid(samples: list[Sample], results: dict[tuple[str, str], Tensor
 def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
     """Runs every method of ``cfg.method`` on the evaluation set; writes results.csv, results.md and grid.png."""
     device = resolve_device(cfg.device)
+    check_config(cfg.synthesis, cfg.pyramid)  # a setting out of range stops here, before any image
     samples = build_eval_set(cfg, out_dir)
     if not samples:
-        raise InpaintError("the evaluation set is empty; check eval.pairs / data.root / eval.max_images")
+        raise InputError("the evaluation set is empty; check eval.pairs / data.root / eval.max_images")
     resources = Resources(cfg, device)
     methods = {name: build_method(name, node, resources) for name, node in cfg.method.items()}
     judge = build_judge(cfg.judge_lpips).to(device)

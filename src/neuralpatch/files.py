@@ -1,7 +1,8 @@
-"""Small shared helpers for image files and devices."""
+"""Small shared helpers for image files and devices: reading photos and masks, atomic writes."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -9,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+log = logging.getLogger(__name__)
 
-class InpaintError(Exception):
-    """Bad input: the message is one line naming the file or value and what to do."""
+
+class InputError(Exception):
+    """Bad input or setting: the message is one line naming the file or value and what to do."""
 
 
 def to_8bit(image: Image.Image) -> Image.Image:
@@ -24,16 +27,81 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return image
 
 
+def open_image(path: Path, what: str = "image") -> Image.Image:
+    """The decoded image at ``path``, turned upright by its EXIF orientation, 16-bit grey scaled to 8 bits; an
+    InputError naming the file when it is missing or cannot be decoded (truncated, not an image)."""
+    if not path.is_file():
+        raise InputError(f"{what} {path} does not exist; pass an existing file (or folder) with +{what}=PATH")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_8bit(ImageOps.exif_transpose(image))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InputError(f"cannot read {what} {path} ({error}); pass a PNG, JPEG or WebP file") from None
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """``[H,W,3]`` uint8 RGB, upright (grey, palette, CMYK, RGBA and 16-bit images converted; alpha dropped)."""
+    return np.array(open_image(path, "image").convert("RGB"))
+
+
+def mask_from_image(image: Image.Image) -> np.ndarray:
+    """``[H,W]`` bool, True = hole: wherever a user painted. With transparency (an alpha channel that is not
+    opaque everywhere) the opaque pixels (alpha > 127), i.e. strokes on a transparent layer; otherwise every
+    pixel whose brightest channel is > 127, i.e. white or coloured strokes on black."""
+    if (image.mode == "P" and "transparency" in image.info) or image.mode in ("PA", "LA", "RGBa", "La"):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        alpha = np.asarray(image.getchannel("A"))
+        if alpha.min() < 255:
+            return alpha > 127
+    return np.asarray(to_8bit(image).convert("RGB")).max(axis=2) > 127
+
+
+def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """``[H,W]`` bool hole of the mask file (``mask_from_image``), resized with nearest neighbour to ``size``
+    (W, H) with a warning; a mask without any hole is an InputError."""
+    image = open_image(path, "mask")
+    if image.size != size:
+        log.warning(f"mask {path} is {image.size[0]}×{image.size[1]}, the image {size[0]}×{size[1]}: "
+                    "resized with nearest neighbour")
+        image = image.resize(size, Image.NEAREST)
+    hole = mask_from_image(image)
+    if not hole.any():
+        raise InputError(f"mask {path} has no hole (no pixel brighter than 127, no opaque stroke on transparency); "
+                         "paint the hole white on black")
+    return hole
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write`` into a temporary file beside ``path``, then rename it over ``path``."""
+    """``write`` into a temporary file beside ``path``, then rename it over ``path`` with the usual permissions
+    (0666 less the umask); the temporary file is removed on any error or interruption (see exit_on_sigterm)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_writable(folder: Path) -> None:
+    """An InputError naming ``folder`` unless files can be created in it (created when missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise InputError(f"cannot write to output folder {folder} ({error.strerror}); choose another output=") from None
+
 
 
 def save_png(array: np.ndarray, path: Path) -> None:
@@ -51,9 +119,9 @@ def from_uint8(array: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` = cuda when available; ``cuda`` without a GPU is an InpaintError."""
+    """``auto`` = cuda when available; ``cuda`` without a GPU is an InputError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InpaintError("device=cuda but no CUDA GPU is available; use device=auto or device=cpu")
+        raise InputError("device=cuda but no CUDA GPU is available; use device=auto or device=cpu")
     return torch.device(name)

@@ -5,21 +5,22 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from importlib.resources import files as package_files
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image, UnidentifiedImageError
+from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
 from neuralpatch.data import IMAGE_SUFFIXES
-from neuralpatch.files import InpaintError, atomic_write, from_uint8, resolve_device, save_png, to_8bit, to_uint8
-from neuralpatch.synthesis import build_synthesizer
+from neuralpatch.files import (InputError, atomic_write, check_writable, from_uint8, read_mask, read_photo,
+                               resolve_device, save_png, to_uint8)
+from neuralpatch.runs import instantiate_checked
+from neuralpatch.synthesis import MIN_SIDE, build_synthesizer
 
 log = logging.getLogger(__name__)
 
@@ -28,32 +29,6 @@ def demo_inputs() -> tuple[Path, Path]:
     """The photo and mask shipped for a bare ``python inpaint.py``."""
     demo = Path(str(package_files("neuralpatch") / "assets" / "demo"))
     return demo / "seeding.jpg", demo / "seeding_mask.png"
-
-
-def _open(path: Path, what: str) -> Image.Image:
-    if not path.is_file():
-        raise InpaintError(f"{what} {path} does not exist; pass an existing file (or folder) with +{what}=PATH")
-    try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError) as error:
-        raise InpaintError(f"cannot read {what} {path} ({error}); pass a PNG, JPEG or WebP file") from None
-    return to_8bit(image)
-
-
-def read_photo(path: Path) -> np.ndarray:
-    """``[H,W,3]`` uint8 RGB (grey, palette, RGBA and 16-bit images converted; alpha dropped)."""
-    return np.array(_open(path, "image").convert("RGB"))
-
-
-def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """``[H,W]`` bool, True = hole (grey value > 127), resized with nearest neighbour to ``size`` (W, H)."""
-    mask = _open(path, "mask").convert("L")
-    if mask.size != size:
-        log.warning(f"mask {path} is {mask.size[0]}×{mask.size[1]}, the image {size[0]}×{size[1]}: "
-                    "resized with nearest neighbour")
-        mask = mask.resize(size, Image.NEAREST)
-    return np.asarray(mask) > 127
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -65,7 +40,7 @@ def pair_inputs(image: Path, mask: Path) -> list[tuple[Path, Path]]:
     ``stem_mask.*``), or one mask file for all."""
     images = _images_in(image) if image.is_dir() else [image]
     if not images:
-        raise InpaintError(f"no png/jpg/webp images in {image}; pass +image=FILE or a folder of photos")
+        raise InputError(f"no png/jpg/webp images in {image}; pass +image=FILE or a folder of photos")
     if not mask.is_dir():
         return [(path, mask) for path in images]
     masks = {p.stem: p for p in _images_in(mask)}
@@ -73,7 +48,7 @@ def pair_inputs(image: Path, mask: Path) -> list[tuple[Path, Path]]:
     for path in images:
         match = masks.get(f"{path.stem}_mask", masks.get(path.stem))
         if match is None:
-            raise InpaintError(f"no mask for {path.name} in {mask} (looked for {path.stem}.png or {path.stem}_mask.png)")
+            raise InputError(f"no mask for {path.name} in {mask} (looked for {path.stem}.png or {path.stem}_mask.png)")
         pairs.append((path, match))
     return pairs
 
@@ -81,7 +56,7 @@ def pair_inputs(image: Path, mask: Path) -> list[tuple[Path, Path]]:
 def output_paths(output: Path, image: Path, single: bool) -> dict[str, Path]:
     if single and output.suffix:
         if output.suffix.lower() != ".png":
-            raise InpaintError(f"output {output} must be a .png (lossless, so pixels outside the hole stay exact) or a folder")
+            raise InputError(f"output {output} must be a .png (lossless, so pixels outside the hole stay exact) or a folder")
         result = output
     else:
         result = output / f"{image.stem}_inpainted.png"
@@ -89,18 +64,19 @@ def output_paths(output: Path, image: Path, single: bool) -> dict[str, Path]:
 
 
 def inpaint_files(cfg: DictConfig, run_dir: Path) -> list[Path]:
-    """Inpaints every (image, mask) pair of ``cfg``; returns the result paths."""
+    """Inpaints every (image, mask) pair of ``cfg``; returns the result paths. A bad file of a folder is reported
+    and skipped; the InputError at the end names every one."""
     if "image" in cfg:
         if "mask" not in cfg:
-            raise InpaintError("+image is given without +mask; pass +mask=PATH (white = hole)")
+            raise InputError("+image is given without +mask; pass +mask=PATH (white = hole)")
         image_arg, mask_arg = Path(cfg.image).expanduser(), Path(cfg.mask).expanduser()
     else:
         image_arg, mask_arg = demo_inputs()
         log.info(f"no +image/+mask given: inpainting the shipped demo {image_arg.name}")
     if not image_arg.exists():
-        raise InpaintError(f"image {image_arg} does not exist; pass +image=FILE or a folder of photos")
+        raise InputError(f"image {image_arg} does not exist; pass +image=FILE or a folder of photos")
     if not mask_arg.exists():
-        raise InpaintError(f"mask {mask_arg} does not exist; pass +mask=FILE or a folder of masks")
+        raise InputError(f"mask {mask_arg} does not exist; pass +mask=FILE or a folder of masks")
     pairs = pair_inputs(image_arg, mask_arg)
     output = Path(cfg.output).expanduser() if cfg.output else run_dir
     inputs = {p.resolve() for pair in pairs for p in pair}
@@ -108,32 +84,50 @@ def inpaint_files(cfg: DictConfig, run_dir: Path) -> list[Path]:
     for _, _, paths in jobs:
         clash = next((p for p in paths.values() if p.resolve() in inputs), None)
         if clash is not None:
-            raise InpaintError(f"output {clash} is one of the inputs; choose another output= (inputs are never overwritten)")
+            raise InputError(f"output {clash} is one of the inputs; choose another output= (inputs are never overwritten)")
+    for folder in {paths["result"].parent for _, _, paths in jobs}:
+        check_writable(folder)
 
     device = resolve_device(cfg.device)
-    try:
-        synthesizer = build_synthesizer(cfg.texture, cfg.synthesis, cfg.pyramid).to(device)
-        prior = instantiate(cfg.prior)
-    except (ValueError, OSError, InstantiationException) as error:  # a setting out of range, a missing checkpoint
-        raise InpaintError(str(error.__cause__ or error).splitlines()[0]) from None
+    synthesizer = build_synthesizer(cfg.texture, cfg.synthesis, cfg.pyramid).to(device)
+    prior = instantiate_checked(cfg.prior)
     config = OmegaConf.to_container(cfg, resolve=True)
-    return [_inpaint_one(image, mask, paths, synthesizer, prior, device, config) for image, mask, paths in jobs]
+    with RunProgress(len(jobs), synthesizer.levels) as progress:
+        if len(jobs) == 1:
+            return [_inpaint_one(*jobs[0], synthesizer, prior, device, config, progress)]
+        results, failures = [], []
+        for image, mask, paths in jobs:
+            try:
+                results.append(_inpaint_one(image, mask, paths, synthesizer, prior, device, config, progress))
+            except InputError as error:
+                log.error(f"skipped {image.name}: {error}")
+                failures.append(image.name)
+            progress.image_done()
+    if failures:
+        raise InputError(f"{len(failures)} of {len(jobs)} images could not be inpainted ({', '.join(failures)}; "
+                         f"reasons above); the other {len(results)} are in {output}")
+    return results
 
 
-def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synthesizer, prior, device, config) -> Path:
-    photo = read_photo(image_path)  # [H,W,3] uint8
-    hole = read_mask(mask_path, (photo.shape[1], photo.shape[0]))  # [H,W] bool
+def read_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(photo ``[H,W,3]`` uint8, hole ``[H,W]`` bool), checked: an InputError names the file that cannot be used."""
+    photo = read_photo(image_path)
+    if min(photo.shape[:2]) < MIN_SIDE:
+        raise InputError(f"image {image_path} is {photo.shape[1]}×{photo.shape[0]} px; the synthesis needs at least "
+                         f"{MIN_SIDE} px on each side")
+    hole = read_mask(mask_path, (photo.shape[1], photo.shape[0]))
     if hole.all():
-        raise InpaintError(f"mask {mask_path} covers the whole image; nothing is left to synthesize from")
+        raise InputError(f"mask {mask_path} covers the whole image; nothing is left to synthesize from")
+    return photo, hole
+
+
+def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synthesizer, prior, device, config,
+                 progress: RunProgress) -> Path:
+    photo, hole = read_pair(image_path, mask_path)  # [H,W,3] uint8, [H,W] bool
     image = from_uint8(photo, device)  # [1,3,H,W]
     hole_t = torch.from_numpy(hole)[None, None].to(device)  # [1,1,H,W]
     start = time.perf_counter()
-    if not hole.any():
-        log.warning(f"mask {mask_path} has no hole (no pixel > 127): {image_path.name} is copied unchanged")
-        result, info = image, {"levels": [], "prior": image}
-    else:
-        with LevelProgress(image_path.name, synthesizer.levels) as update:
-            result, info = synthesizer(image, hole_t, prior, progress=update)
+    result, info = synthesizer(image, hole_t, prior, progress=progress.image(image_path.name))
     filled = np.where(hole[..., None], to_uint8(result), photo)  # bit-exact outside the hole
     save_png(filled, paths["result"])
     first_fill = np.where(hole[..., None], to_uint8(info["prior"]), photo)
@@ -142,30 +136,46 @@ def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synt
     record = {"image": str(image_path), "mask": str(mask_path), **{k: str(v) for k, v in paths.items()},
               "size": [photo.shape[1], photo.shape[0]], "hole_fraction": float(hole.mean()),
               "texture_backbone": synthesizer.texture.name, "prior": config["prior"]["_target_"], "device": str(device),
-              "seconds": time.perf_counter() - start, "windows": info.get("windows", []), "levels": info["levels"],
+              "seconds": time.perf_counter() - start, "windows": info["windows"], "levels": info["levels"],
               "config": config}
     atomic_write(paths["json"], lambda temporary: temporary.write_text(json.dumps(record, indent=2)))
     log.info(f"{image_path.name}: {paths['result']} ({record['seconds']:.1f} s; grid {paths['grid'].name})")
     return paths["result"]
 
 
-class LevelProgress:
-    """A rich progress bar per pyramid level (and window), counting energy evaluations, with the time left."""
+class RunProgress:
+    """Rich progress bars, only on a terminal: one for the images of a folder (with the time left for the folder)
+    and, for the current image, one per pyramid level and window, counting energy evaluations."""
 
-    def __init__(self, name: str, levels: int):
-        self.name, self.levels = name, levels
+    def __init__(self, images: int, levels: int):
+        self.levels = levels
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TimeRemainingColumn())
-        self.tasks: dict[int, int] = {}
-        self.window = 1
+                            TimeRemainingColumn(), disable=not Console().is_terminal)
+        self.images = self.bar.add_task("images", total=images) if images > 1 else None
+        self.tasks: dict[int, int] = {}  # level → bar of the current image and window
+        self.name, self.window, self.last = "", 1, (-1, 0)  # image, window number, last (level, evaluation)
 
-    def __enter__(self):
+    def __enter__(self) -> RunProgress:
         self.bar.start()
+        return self
+
+    def image(self, name: str) -> Callable[[int, int, int], None]:
+        """Starts the bars of image ``name`` (the previous image's are removed); returns the synthesis callback."""
+        for task in self.tasks.values():
+            self.bar.remove_task(task)
+        self.tasks, self.name, self.window, self.last = {}, name, 1, (-1, 0)
         return self.update
 
+    def image_done(self) -> None:
+        if self.images is not None:
+            self.bar.advance(self.images)
+
     def update(self, level: int, evaluation: int, total: int) -> None:
-        if level == 0 and level in self.tasks and self.bar.tasks[self.tasks[0]].finished:  # the next window starts
+        if (level, evaluation) < self.last:  # the pyramid starts again: the next window
+            for task in self.tasks.values():
+                self.bar.remove_task(task)
             self.tasks, self.window = {}, self.window + 1
+        self.last = (level, evaluation)
         if level not in self.tasks:
             where = f" window {self.window}" if self.window > 1 else ""
             self.tasks[level] = self.bar.add_task(f"{self.name}{where} level {level + 1}/{self.levels}", total=total)

@@ -15,6 +15,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from torchmetrics.image import PeakSignalNoiseRatio
 from torchvision.utils import make_grid, save_image
 
+from neuralpatch.files import InputError
 from neuralpatch.networks import ContentGenerator, Discriminator, composite
 
 
@@ -126,15 +127,29 @@ class ContentModule(L.LightningModule):
         log_image(self.trainer, "val/samples", grid, "masked input | prediction | composite | target")
 
 
-def load_generator(checkpoint: str | Path, map_location: str | torch.device = "cpu") -> ContentGenerator:
-    """Rebuilds the trained content generator (eval mode) from a training checkpoint file alone."""
-    path = Path(checkpoint).expanduser()
+def read_checkpoint(path: str | Path, setting: str) -> dict:
+    """The contents of a train.py checkpoint (tensors and plain values only), or an InputError naming ``setting``
+    and the file: missing, not a checkpoint, or not one of neuralpatch's content network."""
+    path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"content checkpoint {path} does not exist; pass the .ckpt written by train.py")
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    if "hyper_parameters" not in state or "generator" not in state["hyper_parameters"]:
-        raise ValueError(f"{path} is not a neuralpatch content checkpoint (no generator config in its hyper_parameters)")
+        raise InputError(f"{setting} {path} does not exist; pass a .ckpt written by train.py")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and torch errors alike: the file is not a checkpoint we can read
+        raise InputError(f"{setting} {path} cannot be read as a checkpoint ({type(error).__name__}); "
+                         "pass a .ckpt written by train.py") from None
+    if not isinstance(state, dict) or "state_dict" not in state or "generator" not in state.get("hyper_parameters", {}):
+        raise InputError(f"{setting} {path} is not a neuralpatch content checkpoint (no generator in its "
+                         "hyper_parameters); pass a .ckpt written by train.py")
+    return state
+
+
+def load_generator(checkpoint: str | Path, map_location: str | torch.device = "cpu",
+                   setting: str = "content checkpoint") -> ContentGenerator:
+    """Rebuilds the trained content generator (eval mode) from a training checkpoint file alone; errors name
+    ``setting``."""
+    state = read_checkpoint(checkpoint, setting)
     generator = ContentGenerator(**state["hyper_parameters"]["generator"])
     prefix = "generator."
     generator.load_state_dict({k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)})
-    return generator.eval().requires_grad_(False)
+    return generator.eval().requires_grad_(False).to(map_location)

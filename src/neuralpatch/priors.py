@@ -77,7 +77,7 @@ class ContentPrior:
         if isinstance(generator, (str, Path)):
             from neuralpatch.module import load_generator
 
-            generator = load_generator(generator)
+            generator = load_generator(generator, setting="prior.generator")
         self.generator = generator
 
     def __call__(self, image: Tensor, hole: Tensor) -> Tensor:

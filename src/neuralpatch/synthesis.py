@@ -22,12 +22,16 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
+from neuralpatch.files import InputError
 from neuralpatch.matching import Matches, find_matches, texture_energy
 from neuralpatch.priors import MeanPrior
 from neuralpatch.texture import TextureNetwork, build_texture_network
 
 log = logging.getLogger(__name__)
 
+# orthonormal RGB → (luminance, two chroma axes): TV(x) = TV(luminance) + TV(chroma)
+OPPONENT = torch.tensor([[1 / 3**0.5] * 3, [1 / 2**0.5, -1 / 2**0.5, 0], [1 / 6**0.5, 1 / 6**0.5, -2 / 6**0.5]])
+MIN_SIDE = 16  # px: smaller photos are refused and smaller pyramid levels skipped (VGG to relu4_1 needs ≥ 8)
 PIXEL_SCALE = 255.0  # unnormalized energies are measured on the 0–255 scale, as in the paper
 Progress = Callable[[int, int, int], None]  # (level, evaluation, total evaluations)
 Prior = Callable[[Tensor, Tensor], Tensor]  # (image [1,3,H,W], hole [1,1,H,W]) -> first fill [1,3,H,W]
@@ -85,6 +89,13 @@ def _overlap(a: list[int], b: list[int]) -> bool:
     return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 
 
+def hole_width(hole: Tensor) -> float:
+    """Width in px of the widest part of ``hole`` ``[1,1,h,w]``: twice the largest distance to a known pixel."""
+    import cv2
+
+    return 2 * float(cv2.distanceTransform(hole[0, 0].cpu().numpy().astype(np.uint8), cv2.DIST_L2, 3).max())
+
+
 def feather_weights(hole: Tensor, width: int) -> Tensor:
     """1 deep inside the hole, ramping to 1/(width+1) at its edge over ``width`` px, 0 outside."""
     if width <= 0:
@@ -98,36 +109,64 @@ def feather_weights(hole: Tensor, width: int) -> Tensor:
 
 
 
+SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
+    "optimizer": ("synthesis.optimizer", lambda v: v in ("lbfgs", "adam"), "lbfgs or adam"),
+    "iterations": ("synthesis.iterations", lambda v: v >= 1, "≥ 1"),
+    "alpha": ("synthesis.alpha", lambda v: v >= 0, "≥ 0"),
+    "beta": ("synthesis.beta", lambda v: v >= 0, "≥ 0"),
+    "beta_chroma": ("synthesis.beta_chroma", lambda v: v is None or v >= 0, "≥ 0 or null (= beta)"),
+    "full_texture_width": ("synthesis.full_texture_width", lambda v: v is None or v > 0, "> 0 px or null"),
+    "pixel_weight": ("synthesis.pixel_weight", lambda v: v >= 0, "≥ 0"),
+    "pixel_blur": ("synthesis.pixel_blur", lambda v: v >= 0, "≥ 0 px"),
+    "rematch_every": ("synthesis.rematch_every", lambda v: v >= 0, "≥ 0 (0 = once per level)"),
+    "candidate_stride": ("synthesis.candidate_stride", lambda v: v >= 1, "≥ 1"),
+    "chunk_size": ("synthesis.chunk_size", lambda v: v >= 1, "≥ 1"),
+    "levels": ("pyramid.levels", lambda v: v >= 1, "≥ 1"),
+    "max_pixels": ("pyramid.max_pixels", lambda v: v >= 64, "≥ 64"),
+    "feather": ("pyramid.feather", lambda v: v >= 0, "≥ 0 px"),
+    "window_context": ("pyramid.window_context", lambda v: v is None or v >= 0, "≥ 0 or null"),
+}
+
+
+def check_settings(**settings) -> None:
+    """A ValueError naming the first setting (config key and value) out of its range, and what it must be."""
+    for name, value in settings.items():
+        key, valid, wanted = SETTING_RULES.get(name, (name, lambda v: True, ""))
+        try:
+            ok = valid(value)
+        except TypeError:  # a string where a number belongs
+            ok = False
+        if not ok:
+            raise ValueError(f"{key} must be {wanted}, got {value!r}")
+
+
+def check_config(synthesis: dict, pyramid: dict) -> None:
+    """``check_settings`` on the ``synthesis`` and ``pyramid`` config groups, as an InputError."""
+    try:
+        check_settings(**synthesis, **pyramid)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+
 class Synthesizer(torch.nn.Module):
     """Texture network + the synthesis (energy weights, optimizer, matching) and pyramid settings."""
 
-    def __init__(self, texture: TextureNetwork, texture_layers: list[str] | None = None, alpha: float = 1.0,
-                 beta: float = 0.1, pixel_weight: float = 1.0, normalize: bool = True, pixel_blur: float = 2.0,
+    def __init__(self, texture: TextureNetwork, texture_layers: list[str] | None = None, alpha: float = 5.0,
+                 beta: float = 0.1, beta_chroma: float | None = 3.0, full_texture_width: float | None = 128,
+                 pixel_weight: float = 1.0, normalize: bool = True, pixel_blur: float = 2.0,
                  content_layer: str | None = None, overlap_average: bool = False, rematch_every: int = 1,
                  optimizer: str = "lbfgs", iterations: int = 30, lr: float = 1.0, line_search: str | None = "strong_wolfe",
                  history_size: int = 20, candidate_stride: int = 2, chunk_size: int = 1024, match_dtype: str = "float32",
                  levels: int = 3, max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0):
         super().__init__()
-        checks = {"synthesis.optimizer": (optimizer, optimizer in ("lbfgs", "adam"), "lbfgs or adam"),
-                  "synthesis.iterations": (iterations, iterations >= 1, "≥ 1"),
-                  "synthesis.alpha": (alpha, alpha >= 0, "≥ 0"), "synthesis.beta": (beta, beta >= 0, "≥ 0"),
-                  "synthesis.pixel_weight": (pixel_weight, pixel_weight >= 0, "≥ 0"),
-                  "synthesis.pixel_blur": (pixel_blur, pixel_blur >= 0, "≥ 0 px"),
-                  "synthesis.rematch_every": (rematch_every, rematch_every >= 0, "≥ 0 (0 = once per level)"),
-                  "synthesis.candidate_stride": (candidate_stride, candidate_stride >= 1, "≥ 1"),
-                  "synthesis.chunk_size": (chunk_size, chunk_size >= 1, "≥ 1"),
-                  "pyramid.levels": (levels, levels >= 1, "≥ 1"),
-                  "pyramid.max_pixels": (max_pixels, max_pixels >= 64, "≥ 64"),
-                  "pyramid.feather": (feather, feather >= 0, "≥ 0 px"),
-                  "pyramid.window_context": (window_context, window_context is None or window_context >= 0, "≥ 0 or null")}
-        for key, (value, ok, wanted) in checks.items():
-            if not ok:
-                raise ValueError(f"{key} must be {wanted}, got {value!r}")
+        check_settings(**{name: value for name, value in locals().items() if name in SETTING_RULES})
         self.texture = texture
         self.texture_layers = list(texture_layers or texture.outputs)
         if content_layer is not None and content_layer not in texture.outputs:
             raise ValueError(f"synthesis.content_layer {content_layer!r} is not an output of {texture.name}")
         self.alpha, self.beta, self.pixel_weight, self.normalize = alpha, beta, pixel_weight, normalize
+        self.beta_chroma = beta if beta_chroma is None else beta_chroma
+        self.full_texture_width = full_texture_width
         self.pixel_blur, self.content_layer = pixel_blur, content_layer
         self.overlap_average, self.rematch_every = overlap_average, rematch_every
         self.optimizer, self.iterations, self.lr = optimizer, iterations, lr
@@ -136,8 +175,10 @@ class Synthesizer(torch.nn.Module):
         self.levels, self.max_pixels, self.feather, self.window_context = levels, max_pixels, feather, window_context
 
     def level_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
-        """Coarsest first; each level doubles the previous one and the last is (height, width)."""
-        return [(max(1, round(height / 2**k)), max(1, round(width / 2**k))) for k in reversed(range(self.levels))]
+        """Coarsest first; each level doubles the previous one and the last is (height, width); levels under
+        MIN_SIDE are skipped, so a small photo or window has fewer levels."""
+        sizes = [(round(height / 2**k), round(width / 2**k)) for k in reversed(range(self.levels))]
+        return [size for size in sizes[:-1] if min(size) >= MIN_SIDE] + sizes[-1:]
 
     def forward(self, image: Tensor, hole: Tensor, prior: Prior | None = None,
                 progress: Progress | None = None) -> tuple[Tensor, dict]:
@@ -151,6 +192,8 @@ class Synthesizer(torch.nn.Module):
         if hole.all():
             raise ValueError("the mask covers the whole image: there is no known region to synthesize from")
         height, width = image.shape[-2:]
+        if min(height, width) < MIN_SIDE:
+            raise ValueError(f"a {width}×{height} image is too small: the synthesis needs ≥ {MIN_SIDE} px a side")
         windows = [(0, height, 0, width)] if self.window_context is None else hole_windows(hole, self.window_context)
         result, first_fill, info = image.clone(), image.clone(), {"levels": [], "scale": 1.0, "windows": windows}
         for number, (top, bottom, left, right) in enumerate(windows):
@@ -170,6 +213,8 @@ class Synthesizer(torch.nn.Module):
             log.warning(f"a {width}×{height} window exceeds pyramid.max_pixels={self.max_pixels}: synthesizing at "
                         f"{work_size[1]}×{work_size[0]} and upsampling the fill")
         work_image, work_hole = downsample(image, hole.float(), work_size)
+        narrow = min(1.0, hole_width(hole) / self.full_texture_width) ** 2 if self.full_texture_width else 1.0
+        alpha, pixel_blur = self.alpha * narrow, self.pixel_blur * narrow  # this window's
         start = time.perf_counter()
         prior_fill = prior(work_image * ~work_hole, work_hole)  # the hole's content never reaches it
         prior_seconds = time.perf_counter() - start
@@ -182,8 +227,10 @@ class Synthesizer(torch.nn.Module):
             if image.is_cuda:
                 torch.cuda.reset_peak_memory_stats(image.device)
             start = time.perf_counter()
-            result, energies, evaluations = self._optimize(known, level_hole, init, target, level, progress)
-            levels.append({"level": level, "size": list(size), "seconds": time.perf_counter() - start,
+            result, energies, evaluations = self._optimize(known, level_hole, init, target, alpha, pixel_blur, level,
+                                                           progress)
+            levels.append({"level": level, "size": list(size), "alpha": alpha, "pixel_blur": pixel_blur,
+                           "seconds": time.perf_counter() - start,
                            "evaluations": evaluations, "peak_memory_mb": peak_memory_mb(image.device), **energies})
 
         fill = resize(result, (height, width)) if scale < 1 else result
@@ -192,17 +239,19 @@ class Synthesizer(torch.nn.Module):
             "levels": levels, "prior": resize(prior_fill, (height, width)), "prior_seconds": prior_seconds, "scale": scale}
 
     def energies(self, x: Tensor, hole: Tensor, target: Tensor, target_features: dict[str, Tensor],
-                 matches: dict[str, Matches | None] | None) -> tuple[dict[str, Tensor], dict[str, Matches | None]]:
-        """The three energy terms (unweighted) of the image ``x`` ``[1,3,h,w]`` and the patch matches used;
-        ``matches`` given: reused, else found anew."""
+                 matches: dict[str, Matches | None] | None, pixel_blur: float | None = None,
+                 ) -> tuple[dict[str, Tensor], dict[str, Matches | None]]:
+        """The energy terms (unweighted) of the image ``x`` ``[1,3,h,w]`` and the patch matches used; ``matches``
+        given: reused, else found anew; ``pixel_blur``: this window's σ (default ``self.pixel_blur``)."""
         features = self.texture(x)
         units = 1.0 if self.normalize else PIXEL_SCALE
         if self.content_layer is not None:  # MSE of the features, as the authors' content loss
             pixel = (features[self.content_layer] - target_features[self.content_layer]).pow(2).mean()
         else:  # mean over the hole's values (the authors' MSECriterion), optionally of low-passed images
             difference = (x - target) * units
-            if self.pixel_blur > 0:
-                difference = gaussian_blur(difference, 2 * math.ceil(2 * self.pixel_blur) + 1, self.pixel_blur)
+            sigma = self.pixel_blur if pixel_blur is None else pixel_blur
+            if sigma > 0:
+                difference = gaussian_blur(difference, 2 * math.ceil(2 * sigma) + 1, sigma)
             pixel = (difference * hole).pow(2).sum() / (hole.sum() * x.shape[1]).clamp_min(1)
         if matches is None:
             matches = {}
@@ -213,11 +262,13 @@ class Synthesizer(torch.nn.Module):
         texture = sum(texture_energy(features[name], matches[name], self.normalize) for name in self.texture_layers)
         if self.normalize:
             texture = texture / len(self.texture_layers)
-        tv = total_variation(x * units) / (hole.sum() if self.normalize else 1)
-        return {"pixel": pixel, "texture": texture, "tv": tv}, matches
+        opponent = torch.einsum("oc,nchw->nohw", OPPONENT.to(x), x * units)  # [1,3,h,w]: luminance, chroma
+        pixels = hole.sum() if self.normalize else 1
+        tv, tv_chroma = total_variation(opponent[:, :1]) / pixels, total_variation(opponent[:, 1:]) / pixels
+        return {"pixel": pixel, "texture": texture, "tv": tv, "tv_chroma": tv_chroma}, matches
 
-    def _optimize(self, known: Tensor, hole: Tensor, init: Tensor, target: Tensor, level: int,
-                  progress: Progress | None) -> tuple[Tensor, dict[str, float], int]:
+    def _optimize(self, known: Tensor, hole: Tensor, init: Tensor, target: Tensor, alpha: float, pixel_blur: float,
+                  level: int, progress: Progress | None) -> tuple[Tensor, dict[str, float], int]:
         fill = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
         mask = hole.float()
         with torch.no_grad():
@@ -229,8 +280,9 @@ class Synthesizer(torch.nn.Module):
             optimizer.zero_grad()
             x = known * (1 - mask) + fill * mask
             rematch = self.rematch_every > 0 and evaluations % self.rematch_every == 0
-            terms, matches = self.energies(x, mask, target, target_features, None if rematch else matches)
-            energy = self.pixel_weight * terms["pixel"] + self.alpha * terms["texture"] + self.beta * terms["tv"]
+            terms, matches = self.energies(x, mask, target, target_features, None if rematch else matches, pixel_blur)
+            energy = (self.pixel_weight * terms["pixel"] + alpha * terms["texture"]
+                      + self.beta * terms["tv"] + self.beta_chroma * terms["tv_chroma"])
             energy.backward()
             evaluations += 1
             last = {f"energy_{k}": float(v.detach()) for k, v in terms.items()} | {"energy": float(energy.detach())}
@@ -259,8 +311,10 @@ class Synthesizer(torch.nn.Module):
 
 
 def build_synthesizer(texture: dict, synthesis: dict, pyramid: dict) -> Synthesizer:
-    """From the ``texture``, ``synthesis`` and ``pyramid`` config groups; the texture network also returns
-    ``synthesis.content_layer`` when the content term is measured in features."""
+    """From the ``texture``, ``synthesis`` and ``pyramid`` config groups (a setting out of range: InputError before
+    the network loads); the texture network also returns ``synthesis.content_layer`` when the content term is
+    measured in features."""
+    check_config(synthesis, pyramid)
     layers, content_layer = list(texture["layers"]), synthesis.get("content_layer")
     outputs = layers + ([content_layer] if content_layer and content_layer not in layers else [])
     network = build_texture_network(**{**texture, "layers": outputs})

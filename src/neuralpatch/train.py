@@ -7,11 +7,13 @@ from collections.abc import Sequence
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
+
+from neuralpatch.module import read_checkpoint
+from neuralpatch.runs import instantiate_checked
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,14 @@ def strategy(cfg: DictConfig):
 def train(cfg: DictConfig) -> dict[str, float]:
     """Trains the content network; returns the final logged metrics."""
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data, masks=instantiate(cfg.masks))
-    model = instantiate(cfg.model)
-    loggers = [instantiate(c) for c in cfg.logger.values()] if cfg.get("logger") else []
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()] if cfg.get("callbacks") else []
-    trainer = instantiate(cfg.trainer, strategy=strategy(cfg), logger=loggers or False, callbacks=callbacks)
+    if cfg.get("ckpt_path"):
+        read_checkpoint(cfg.ckpt_path, "ckpt_path")
+    datamodule = instantiate_checked(cfg.data, masks=instantiate_checked(cfg.masks))
+    model = instantiate_checked(cfg.model)
+    loggers = [instantiate_checked(c) for c in cfg.logger.values()] if cfg.get("logger") else []
+    callbacks = [instantiate_checked(c) for c in cfg.callbacks.values()] if cfg.get("callbacks") else []
+    trainer = instantiate_checked(cfg.trainer, strategy=strategy(cfg), logger=loggers or False, callbacks=callbacks)
+    datamodule.check(trainer.world_size)  # photos readable and at least one batch, before anything trains
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     report(trainer, metrics)
