@@ -9,7 +9,8 @@ from neuralpatch.files import from_uint8
 from neuralpatch.module import ContentModule
 from neuralpatch.perceptual import Lite0Distance
 from neuralpatch.priors import ContentPrior, MeanPrior, OpenCVPrior, PatchMatchPrior
-from neuralpatch.synthesis import Synthesizer, downsample
+from neuralpatch.holes import downsample
+from neuralpatch.synthesis import Synthesizer
 from neuralpatch.texture import random_vgg19
 
 

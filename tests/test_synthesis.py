@@ -9,7 +9,8 @@ from torchvision import models
 from neuralpatch import texture as texture_module
 from neuralpatch.metrics import hole_metrics
 from neuralpatch.matching import find_matches, gather_patches, nearest_patches, patch_grid, texture_energy
-from neuralpatch.synthesis import Synthesizer, feather_weights
+from neuralpatch.holes import feather_weights
+from neuralpatch.synthesis import Synthesizer
 from neuralpatch.texture import build_texture_network, random_vgg19, vgg_layer_names
 
 
@@ -252,7 +253,7 @@ def test_holes_far_apart_get_their_own_windows_and_border_holes_are_filled():
 
 
 def test_nearby_parts_of_a_hole_share_a_window():
-    from neuralpatch.synthesis import hole_windows
+    from neuralpatch.holes import hole_windows
 
     hole = torch.zeros(1, 1, 100, 100, dtype=torch.bool)
     hole[..., 40:50, 10:20] = hole[..., 40:50, 60:70] = True  # 40 px apart, each grown by 32 px: they overlap

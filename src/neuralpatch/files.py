@@ -75,7 +75,7 @@ def read_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """``write`` into a temporary file beside ``path``, then rename it over ``path`` with the usual permissions
-    (0666 less the umask); the temporary file is removed on any error or interruption (see exit_on_sigterm)."""
+    (0666 less the umask); the temporary file is removed on any error or interruption (SIGTERM: see runs.script)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
@@ -101,7 +101,6 @@ def check_writable(folder: Path) -> None:
             pass
     except OSError as error:
         raise InputError(f"cannot write to output folder {folder} ({error.strerror}); choose another output=") from None
-
 
 
 def save_png(array: np.ndarray, path: Path) -> None:

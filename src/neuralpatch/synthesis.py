@@ -16,13 +16,13 @@ import resource
 import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
 from neuralpatch.files import InputError
+from neuralpatch.holes import downsample, feather_weights, hole_width, hole_windows, resize
 from neuralpatch.matching import Matches, find_matches, texture_energy
 from neuralpatch.priors import MeanPrior
 from neuralpatch.texture import TextureNetwork, build_texture_network
@@ -47,66 +47,6 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def total_variation(image: Tensor) -> Tensor:
     return (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum() + (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum()
-
-
-def downsample(image: Tensor, hole: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
-    """Box-filtered (image, hole) at ``size``; a coarse pixel whose cell touches the hole is hole, so no hole
-    content leaks into the known region."""
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image, hole > 0
-    return F.interpolate(image, size, mode="area"), F.interpolate(hole.float(), size, mode="area") > 0
-
-
-def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
-    return image if tuple(image.shape[-2:]) == tuple(size) else F.interpolate(image, size, mode="bilinear", align_corners=False)
-
-
-def hole_windows(hole: Tensor, context: float, min_margin: int = 32) -> list[tuple[int, int, int, int]]:
-    """(top, bottom, left, right) boxes, one per group of nearby hole parts: each connected part's bounding box
-    grown on every side by ``context`` × its longer side (at least ``min_margin`` px: the patches and the texture
-    network's receptive field need that much known context), clipped to the image; overlapping boxes merged,
-    so each box holds whole parts of the hole."""
-    import cv2
-
-    mask = hole[0, 0].cpu().numpy().astype(np.uint8)  # [H,W]
-    height, width = mask.shape
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    boxes = []
-    for left, top, box_width, box_height, _ in stats[1:count]:
-        margin = max(min_margin, math.ceil(context * max(box_width, box_height)))
-        boxes.append([max(0, top - margin), min(height, top + box_height + margin),
-                      max(0, left - margin), min(width, left + box_width + margin)])
-    while True:  # merge overlapping boxes until none overlap
-        pair = next(((i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
-                     if _overlap(boxes[i], boxes[j])), None)
-        if pair is None:
-            return sorted(tuple(int(v) for v in box) for box in boxes)
-        a, b = boxes[pair[0]], boxes.pop(pair[1])
-        boxes[pair[0]] = [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])]
-
-
-def _overlap(a: list[int], b: list[int]) -> bool:
-    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
-
-
-def hole_width(hole: Tensor) -> float:
-    """Width in px of the widest part of ``hole`` ``[1,1,h,w]``: twice the largest distance to a known pixel."""
-    import cv2
-
-    return 2 * float(cv2.distanceTransform(hole[0, 0].cpu().numpy().astype(np.uint8), cv2.DIST_L2, 3).max())
-
-
-def feather_weights(hole: Tensor, width: int) -> Tensor:
-    """1 deep inside the hole, ramping to 1/(width+1) at its edge over ``width`` px, 0 outside."""
-    if width <= 0:
-        return hole.float()
-    depth, inside = torch.zeros_like(hole, dtype=torch.float32), hole.float()
-    for _ in range(width + 1):
-        depth += inside
-        inside = 1 - F.max_pool2d(1 - inside, 3, stride=1, padding=1)  # erode by one pixel
-    return depth.clamp(max=width + 1) / (width + 1)
-
-
 
 
 SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
