@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from neuralpatch.files import InputError, read_photo
+from neuralpatch.files import InputError, from_uint8, read_photo
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def samples_dir() -> Path:
 
 def read_image(path: str | Path) -> Tensor:
     """RGB image as float ``[3,H,W]`` in [0,1], upright by its EXIF orientation (16-bit grey scaled, not clipped)."""
-    return TF.to_dtype(torch.from_numpy(read_photo(Path(path))).permute(2, 0, 1), torch.float32, scale=True)
+    return from_uint8(read_photo(Path(path)))[0]
 
 
 def list_images(root: str | Path) -> list[Path]:
@@ -113,9 +113,16 @@ class InpaintingDataModule(L.LightningDataModule):
         self.val_fraction, self.image_size, self.scale = val_fraction, image_size, tuple(scale)
         self.train_repeats, self.val_crops, self.seed = train_repeats, val_crops, seed
         self.batch_size, self.num_workers = batch_size, num_workers
+        self._split: tuple[list[Path], list[Path]] | None = None
 
     def split(self) -> tuple[list[Path], list[Path]]:
-        """(train photos, validation photos); without ``val_root`` a seeded ``val_fraction`` of the photos."""
+        """(train photos, validation photos); without ``val_root`` a seeded ``val_fraction`` of the photos. Listed
+        once per data module: the scan opens every file's header, and ``check`` and ``setup`` both need it."""
+        if self._split is None:
+            self._split = self._list_and_split()
+        return self._split
+
+    def _list_and_split(self) -> tuple[list[Path], list[Path]]:
         root = self.root if self.root is not None else samples_dir()
         photos = list_images(root)
         if self.val_root is not None:

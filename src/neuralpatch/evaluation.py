@@ -16,7 +16,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from neuralpatch.files import InputError, atomic_write, from_uint8, read_photo, resolve_device, save_png, to_uint8
+from neuralpatch.files import (InputError, atomic_write, first_line, from_uint8, read_photo, resolve_device, save_png,
+                               to_uint8)
 from neuralpatch.inpaint_files import read_pair
 from neuralpatch.loggers import wandb_offline
 from neuralpatch.methods import Resources
@@ -92,8 +93,7 @@ def optional_metric(name: str, build):
     try:
         return build()
     except Exception as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        log.warning(f"{name} skipped: cannot load it here ({reason})")
+        log.warning(f"{name} skipped: cannot load it here ({first_line(error)})")
         return None
 
 
@@ -108,8 +108,7 @@ def build_method(name: str, node: DictConfig, resources: Resources):
     try:
         return instantiate(node)(resources)
     except Exception as error:
-        cause = error.__cause__ or error  # Hydra wraps what the target raised
-        message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        message = first_line(error.__cause__ or error)  # Hydra wraps what the target raised
         log.warning(f"method {name} cannot be built: {message}")
 
         def failed(image: Tensor, hole: Tensor) -> Tensor:
@@ -191,7 +190,7 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> list[list]:
                     fids[name].update(result.clamp(0, 1), real=False)
                 results[(sample.name, name)] = result.cpu()
             except Exception as error:  # one method failing on one image is a table entry, not a crash
-                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                message = first_line(error)
                 log.warning(f"{name} failed on {sample.name}: {message}")
                 row |= {m: float("nan") for m in METRICS} | {"status": f"failed: {message}"}
             rows.append(row)

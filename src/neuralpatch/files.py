@@ -20,6 +20,11 @@ class InputError(Exception):
     """Bad input or setting: the message is one line naming the file or value and what to do."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, or its type's name when it has none: for one-line reports."""
+    return str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def to_8bit(image: Image.Image) -> Image.Image:
     """16-bit grey images scaled to 8 bits (PIL's own conversion would clip them); others unchanged."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neuralpatch.files import first_line
 from neuralpatch.texture import efficientnet_lite0
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,5 @@ def build_judge(prefer_lpips: bool = True) -> nn.Module:
         try:
             return LPIPSDistance()
         except Exception as error:  # no AlexNet weights offline, a missing package
-            reason = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
-            log.warning(f"LPIPS cannot load here ({reason}); judging with the offline {Lite0Distance.name}")
+            log.warning(f"LPIPS cannot load here ({first_line(error)[:160]}); judging with the offline {Lite0Distance.name}")
     return Lite0Distance()

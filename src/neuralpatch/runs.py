@@ -13,7 +13,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from neuralpatch.files import InputError
+from neuralpatch.files import InputError, first_line
 
 
 def claim_folder(base: str) -> str:
@@ -60,7 +60,7 @@ def instantiate_checked(node, **kwargs):
     except InstantiationException as error:
         cause = error.__cause__ or error
         if isinstance(cause, (ValueError, OSError, InputError)):
-            raise InputError(str(cause).splitlines()[0]) from None
+            raise InputError(first_line(cause)) from None
         raise
 
 

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision import models
 
+from neuralpatch.files import first_line
+
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -148,7 +150,7 @@ def build_texture_network(name: str, layers: list[str], weights_path: str | None
     except (OSError, RuntimeError) as error:  # no cache and no network (URLError is an OSError), bad file
         if weights_path is not None:
             raise
-        reason = str(error).splitlines()[0][:160]
+        reason = first_line(error)[:160]
     log.warning(f"texture: VGG-19 ImageNet weights unavailable ({reason}); using the offline {offline_fallback}. "
                 f"Choose with texture.weights_path=FILE or texture.offline_fallback=" + "|".join(OFFLINE_BACKBONES))
     return OFFLINE_BACKBONES[offline_fallback](layers)
