@@ -1,8 +1,8 @@
 """The reference benchmark of neural patch synthesis: seconds per image, where they go, peak memory and the
-distance to the floor, for photo size × hole size × device × matching dtype. Prints one table.
+distance to the floor, for photo size × hole size × device × dtype. Prints one table.
 
     python benchmarks/synthesis_speed.py --cases 256:128 512:256 4096x3072:300
-    python benchmarks/synthesis_speed.py --device cuda --cases 512:256 2048:1024 --match-dtype float32 bfloat16
+    python benchmarks/synthesis_speed.py --device cuda --cases 512:256 2048:1024 --dtype float32 bfloat16
 
 Each case is a shipped photo resized to WxH (a square side alone: WxW) with a centred square hole of the given
 side, inpainted with the default settings (``conf/synthesis/default.yaml``, ``conf/pyramid/default.yaml``,
@@ -60,27 +60,31 @@ class Timers:
             torch.cuda.synchronize(self.device)
 
     def __enter__(self) -> Timers:
-        self.saved = (self.synthesizer.texture.forward, synthesis_module.find_matches, torch.Tensor.backward)
+        self.saved = (self.synthesizer.texture.forward, synthesis_module.find_matches, synthesis_module.candidate_bank,
+                      torch.Tensor.backward)
         self.synthesizer.texture.forward = self._timed("forward", self.saved[0])
         synthesis_module.find_matches = self._timed("matching", self.saved[1])
-        torch.Tensor.backward = self._timed("backward", self.saved[2])
+        synthesis_module.candidate_bank = self._timed("matching", self.saved[2])
+        torch.Tensor.backward = self._timed("backward", self.saved[3])
         return self
 
     def __exit__(self, *exc) -> None:
-        self.synthesizer.texture.forward, synthesis_module.find_matches, torch.Tensor.backward = self.saved
+        (self.synthesizer.texture.forward, synthesis_module.find_matches, synthesis_module.candidate_bank,
+         torch.Tensor.backward) = self.saved
 
 
-def floor_seconds(network, levels: list[dict], device: torch.device) -> float:
-    """Σ over levels of (one forward + backward of ``network`` at the level's size, median of 3) × evaluations."""
+def floor_seconds(synthesizer: Synthesizer, levels: list[dict], device: torch.device) -> float:
+    """Σ over levels of (one forward + backward of the texture network at the size of the level's optimized crop,
+    in the synthesizer's precision, median of 3) × evaluations."""
     total = 0.0
     for level in levels:
-        x = torch.rand(1, 3, *level["size"], device=device, requires_grad=True)
+        x = torch.rand(1, 3, *level["crop"], device=device, requires_grad=True)
         times = []
         for _ in range(3):
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             start = time.perf_counter()
-            sum(f.pow(2).sum() for f in network(x).values()).backward()
+            sum(f.pow(2).sum() for f in synthesizer.features(x).values()).backward()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             times.append(time.perf_counter() - start)
@@ -92,7 +96,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--cases", nargs="+", default=["256:128", "512:256"], help="WxH:hole or side:hole")
-    parser.add_argument("--match-dtype", nargs="+", default=["float32"])
+    parser.add_argument("--dtype", nargs="+", default=["default"],
+                        help="float32 / bfloat16: the texture network's precision and the matching dtype; default: "
+                             "the config's (precision auto: bfloat16 where the device has it)")
     parser.add_argument("--texture", default="vgg19", help="vgg19 falls back to the offline backbone without weights")
     parser.add_argument("--photo", default="picosdeeuropa_by_Aitzol_Berasategi.jpg")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="synthesis/pyramid overrides")
@@ -107,7 +113,7 @@ def main() -> None:
     table = Table(title=f"neural patch synthesis, {settings['levels']} levels × {settings['iterations']} evaluations, "
                         f"relu3_1+relu4_1 of {network.name}; {machine}, {torch.get_num_threads()} threads, "
                         f"torch {torch.__version__}" + (f"; {' '.join(args.set)}" if args.set else ""))
-    for column in ("photo", "hole", "match dtype", "s / image", "forward", "backward", "matching", "rest", "I/O s",
+    for column in ("photo", "hole", "network / match dtype", "s / image", "forward", "backward", "matching", "rest", "I/O s",
                    "peak MB", "floor s", "× floor"):
         table.add_column(column, justify="right")
     prior, source = OpenCVPrior("telea"), samples_dir() / args.photo
@@ -122,8 +128,9 @@ def main() -> None:
             hole = torch.zeros(1, 1, height, width, device=device)
             top, left = (height - side) // 2, (width - side) // 2
             hole[..., top : top + side, left : left + side] = 1
-            for dtype in args.match_dtype:
-                synthesizer = Synthesizer(network, **{**settings, "match_dtype": dtype})
+            for dtype in args.dtype:
+                chosen = {} if dtype == "default" else {"precision": dtype, "match_dtype": dtype}
+                synthesizer = Synthesizer(network, **settings | chosen)
                 if device.type == "cuda":
                     synthesizer(photo[..., :64, :64].to(device), hole[..., :64, :64], prior)  # warm-up
                     torch.cuda.reset_peak_memory_stats(device)
@@ -140,9 +147,11 @@ def main() -> None:
                 save_png(to_uint8(result), Path(folder) / "result.png")
                 io += time.perf_counter() - start
                 peak = peak_memory_mb(device)
-                floor = floor_seconds(network, info["levels"], device)
+                floor = floor_seconds(synthesizer, info["levels"], device)
                 shares = {k: timers.seconds[k] / seconds for k in ("forward", "backward", "matching")}
-                table.add_row(f"{width}×{height}", f"{side}²", dtype, f"{seconds:.2f}",
+                precision = "bfloat16" if synthesizer.bfloat16(device) else "float32"
+                table.add_row(f"{width}×{height}", f"{side}²", f"{precision} / {str(synthesizer.matching_dtype(device))[6:]}",
+                              f"{seconds:.2f}",
                               *(f"{100 * shares[k]:.0f} %" for k in ("forward", "backward", "matching")),
                               f"{100 * (1 - sum(shares.values())):.0f} %", f"{io:.2f}", f"{peak:.0f}",
                               f"{floor:.2f}", f"{seconds / floor:.1f}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -38,3 +39,12 @@ def compose_config(tmp_path):
             return compose(config_name, [*overrides, run_dir], return_hydra_config=hydra)
 
     return _compose
+
+
+@pytest.fixture
+def one_thread():
+    """Parallel CPU kernels differ in the last bit from run to run; one thread makes syntheses exactly repeatable."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -57,9 +57,9 @@ def test_the_priors_fill_is_the_start_and_the_pixel_target_of_every_level():
     seen = []
     optimize = synthesizer._optimize
 
-    def recording(known, level_hole, init, target, *rest):
-        seen.append((init.clone(), target.clone()))
-        return optimize(known, level_hole, init, target, *rest)
+    def recording(level, init, *rest):
+        seen.append((init.clone(), level.target.clone(), level.box))
+        return optimize(level, init, *rest)
 
     synthesizer._optimize = recording
     prior = OpenCVPrior()
@@ -67,8 +67,8 @@ def test_the_priors_fill_is_the_start_and_the_pixel_target_of_every_level():
     expected = prior(image, hole)
     assert torch.allclose(info["prior"], expected)
     assert len(seen) == 3 and torch.equal(seen[0][0], seen[0][1])  # the coarsest level starts from the prior
-    for (_, target), size in zip(seen, synthesizer.level_sizes(64, 80)):
-        assert torch.allclose(target, downsample(expected, hole.float(), size)[0])
+    for (_, target, (top, bottom, left, right)), size in zip(seen, synthesizer.level_sizes(64, 80)):
+        assert torch.allclose(target, downsample(expected, hole.float(), size)[0][..., top:bottom, left:right])
 
 
 def test_without_texture_the_fill_converges_to_the_prior():

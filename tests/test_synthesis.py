@@ -8,7 +8,7 @@ from torchvision import models
 
 from neuralpatch import texture as texture_module
 from neuralpatch.metrics import hole_metrics
-from neuralpatch.matching import find_matches, gather_patches, nearest_patches, patch_grid, texture_energy
+from neuralpatch.matching import candidate_bank, find_matches, gather_patches, nearest_patches, patch_grid, texture_energy
 from neuralpatch.holes import feather_weights
 from neuralpatch.synthesis import Synthesizer
 from neuralpatch.texture import build_texture_network, random_vgg19, vgg_layer_names
@@ -27,15 +27,19 @@ def brute_force_matches(features, hole):
     return result
 
 
+def matches(features, hole, **options):
+    """Every query patch matched against every known patch of the same features."""
+    return find_matches(features, hole, candidate_bank(features, hole, 1, torch.float32), 64, **options)
+
+
 @pytest.mark.parametrize("chunk_size", [10_000, 7, 1])
 def test_patch_matching_equals_brute_force(chunk_size):
     torch.manual_seed(0)
     features = torch.randn(1, 16, 20, 23, dtype=torch.float64)
     hole = torch.zeros(1, 1, 20, 23, dtype=torch.bool)
     hole[..., 6:13, 8:15] = True
-    queries, candidates = patch_grid(hole)
-    c_rows, c_cols = candidates.nonzero(as_tuple=True)
-    best = nearest_patches(features, gather_patches(features[0], c_rows, c_cols), chunk_size, torch.float64)
+    queries = patch_grid(hole)[0]
+    best = nearest_patches(features, candidate_bank(features, hole, 1, torch.float64).filters, chunk_size)
     expected = brute_force_matches(features, hole)
     assert len(expected) == int(queries.sum()) > 0
     assert {(r, c): int(best[r, c]) for r, c in expected} == expected
@@ -46,11 +50,11 @@ def test_texture_energy_is_zero_when_the_hole_repeats_a_known_patch():
     features[..., ::2, :] = 1.0  # horizontal stripes: every hole patch has an exact known twin
     hole = torch.zeros(1, 1, 12, 12, dtype=torch.bool)
     hole[..., 4:8, 4:8] = True
-    assert texture_energy(features, find_matches(features, hole, 1, 64, torch.float32)) == 0
+    assert texture_energy(features, matches(features, hole)) == 0
     broken = features.clone().requires_grad_(True)
     with torch.no_grad():
         broken[..., 5, 5] = 7.0
-    energy = texture_energy(broken, find_matches(broken, hole, 1, 64, torch.float32))
+    energy = texture_energy(broken, matches(broken, hole))
     energy.backward()
     assert energy > 0 and broken.grad[0, :, 5, 5].abs().sum() > 0
     assert broken.grad[0, :, 0, 0].abs().sum() == 0  # known patches far from the hole are only targets
@@ -78,15 +82,6 @@ def test_output_equals_input_outside_the_hole_for_odd_sizes(size):
     assert torch.equal(result[(hole == 0).expand_as(image)], image[(hole == 0).expand_as(image)])
     assert not torch.equal(result, image)
     assert [level["size"] for level in info["levels"]] == [[round(size[0] / 2), round(size[1] / 2)], list(size)]
-
-
-@pytest.fixture
-def one_thread():
-    """Parallel CPU kernels differ in the last bit from run to run; one thread makes syntheses exactly repeatable."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_hole_content_never_leaks_into_the_fill(one_thread):
@@ -121,7 +116,7 @@ def test_feathered_fill_blends_the_inputs_pixels_at_the_hole_edge(monkeypatch):
     image, hole = torch.rand(1, 3, 40, 40), torch.zeros(1, 1, 40, 40)
     hole[..., 10:30, 10:30] = 1
     synthesizer = tiny_synthesizer(feather=3, window_context=None)
-    monkeypatch.setattr(synthesizer, "_optimize", lambda known, level_hole, *rest: (known * ~level_hole, {}, 0))
+    monkeypatch.setattr(synthesizer, "_optimize", lambda level, *rest: (level.known * (1 - level.hole), {}, 0))
     result, _ = synthesizer(image, hole)  # the fill is 0 in the hole: what remains is the input's share
     assert torch.allclose(result, image * (1 - feather_weights(hole.bool(), 3)))
 
@@ -182,9 +177,9 @@ def test_overlap_average_divides_each_positions_gradient_by_the_patches_covering
     features = torch.randn(1, 8, 14, 14, requires_grad=True)
     hole = torch.zeros(1, 1, 14, 14, dtype=torch.bool)
     hole[..., 5:9, 5:9] = True
-    plain = find_matches(features, hole, 1, 64, torch.float32)
-    averaged = find_matches(features, hole, 1, 64, torch.float32, overlap_average=True)
-    assert torch.equal(plain.targets, averaged.targets)
+    plain = matches(features, hole)
+    averaged = matches(features, hole, overlap_average=True)
+    assert torch.allclose(plain.mean_target, averaged.mean_target) and averaged.coverage.max() == 1
     (plain_grad,) = torch.autograd.grad(texture_energy(features, plain), features)
     (averaged_grad,) = torch.autograd.grad(texture_energy(features, averaged), features)
     queries, _ = patch_grid(hole)
@@ -202,12 +197,12 @@ def test_normalized_texture_energy_ignores_the_activation_scale_and_the_patch_co
     features = torch.randn(1, 8, 20, 20)
     hole = torch.zeros(1, 1, 20, 20, dtype=torch.bool)
     hole[..., 6:12, 6:12] = True
-    energy = texture_energy(features, find_matches(features, hole, 1, 64, torch.float32), normalize=True)
-    scaled = texture_energy(features * 50, find_matches(features * 50, hole, 1, 64, torch.float32), normalize=True)
+    energy = texture_energy(features, matches(features, hole), normalize=True)
+    scaled = texture_energy(features * 50, matches(features * 50, hole), normalize=True)
     assert energy > 0 and torch.allclose(energy, scaled, rtol=1e-4)
     tiled, tiled_hole = features.repeat(1, 1, 2, 2), hole.repeat(1, 1, 2, 2)  # 4× the hole patches, alike
-    big = texture_energy(tiled, find_matches(tiled, tiled_hole, 1, 64, torch.float32), normalize=True)
-    raw, raw_big = (texture_energy(f, find_matches(f, h, 1, 64, torch.float32))
+    big = texture_energy(tiled, matches(tiled, tiled_hole), normalize=True)
+    raw, raw_big = (texture_energy(f, matches(f, h))
                     for f, h in ((features, hole), (tiled, tiled_hole)))
     assert raw_big > 3 * raw and abs(float(big / energy) - 1) < 0.25, (raw, raw_big, energy, big)
 
@@ -276,10 +271,11 @@ def test_low_passed_pixel_term_ignores_fine_detail_but_not_a_shift():
     rows, cols = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
     detail = target + 0.1 * ((rows + cols) % 2 * 2 - 1) * hole  # a checkerboard: only high frequencies
     shift = target + 0.1 * hole  # the same amplitude, low frequencies
-    plain, low_passed = (Synthesizer(random_vgg19(["relu3_1"]), pixel_blur=blur) for blur in (0.0, 2.0))
+    plain, low_passed = (Synthesizer(random_vgg19(["relu3_1"]), pixel_blur=blur, crop_to_hole=False)
+                         for blur in (0.0, 2.0))
 
     def pixel(synthesizer, x):
-        return float(synthesizer.energies(x, hole, target, {}, None)[0]["pixel"])
+        return float(synthesizer.energies(x, synthesizer.level(x, hole, x, target))[0]["pixel"])
 
     assert pixel(plain, detail) == pytest.approx(0.01) and pixel(plain, shift) == pytest.approx(0.01)
     assert pixel(low_passed, detail) < 0.01 * pixel(low_passed, shift)
@@ -293,7 +289,7 @@ def test_the_tv_term_splits_into_luminance_and_chroma():
     synthesizer = Synthesizer(random_vgg19(["relu3_1"]))
 
     def tv(x):
-        terms = synthesizer.energies(x, hole, x, {}, None)[0]
+        terms = synthesizer.energies(x, synthesizer.level(x, hole, x, x))[0]
         return float(terms["tv"]), float(terms["tv_chroma"])
 
     assert tv(grey)[1] == pytest.approx(0, abs=1e-6) and tv(grey)[0] > 0.1

@@ -24,7 +24,7 @@ from neuralpatch.methods import Resources
 from neuralpatch.metrics import hole_metrics
 from neuralpatch.perceptual import build_judge
 from neuralpatch.runs import instantiate_checked
-from neuralpatch.synthesis import check_config
+from neuralpatch.settings import check_config
 
 log = logging.getLogger(__name__)
 

@@ -58,6 +58,29 @@ def hole_width(hole: Tensor) -> float:
     return 2 * float(cv2.distanceTransform(hole[0, 0].cpu().numpy().astype(np.uint8), cv2.DIST_L2, 3).max())
 
 
+def crop_box(hole: Tensor, margin: int, stride: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right): the bounding box of ``hole`` ``[1,1,h,w]`` rounded out to the ``stride``
+    grid, then grown by ``margin`` px (rounded up to the grid) and clipped to the image."""
+    height, width = hole.shape[-2:]
+    rows, cols = hole[0, 0].any(1).nonzero()[:, 0], hole[0, 0].any(0).nonzero()[:, 0]
+    grown = math.ceil(margin / stride) * stride
+
+    def span(first: int, last: int, size: int) -> tuple[int, int]:
+        return max(0, first // stride * stride - grown), min(size, (last // stride + 1) * stride + grown)
+
+    return *span(int(rows[0]), int(rows[-1]), height), *span(int(cols[0]), int(cols[-1]), width)
+
+
+def hole_cells(hole: Tensor, stride: int, shape: tuple[int, int]) -> Tensor:
+    """``[1,1,*shape]`` bool: the feature cells (``stride`` px blocks from the top-left) that touch ``hole``
+    ``[1,1,h,w]``; pixels past the last cell (a network that floors its sizes) count for the last one."""
+    cells = F.max_pool2d(hole.float(), stride, stride, ceil_mode=True) > 0  # [1,1,⌈h/s⌉,⌈w/s⌉]
+    rows, cols = shape
+    cells[..., rows - 1, :] = cells[..., rows - 1 :, :].any(-2)
+    cells[..., :, cols - 1] = cells[..., :, cols - 1 :].any(-1)
+    return cells[..., :rows, :cols]
+
+
 def feather_weights(hole: Tensor, width: int) -> Tensor:
     """1 deep inside the hole, ramping to 1/(width+1) at its edge over ``width`` px, 0 outside."""
     if width <= 0:

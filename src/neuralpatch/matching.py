@@ -2,6 +2,7 @@
 
 Each 3×3 feature patch overlapping the hole is matched to the known patch of highest normalized
 cross-correlation: one convolution of the feature map with the L2-normalized candidate patches, then a max.
+The candidates are gathered and normalized once per pyramid level (``candidate_bank``).
 """
 
 from __future__ import annotations
@@ -29,18 +30,17 @@ def gather_patches(features: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     return features[:, r, c].permute(1, 0, 2, 3)
 
 
-def nearest_patches(region: Tensor, candidates: Tensor, chunk_size: int, dtype: torch.dtype = torch.float32) -> Tensor:
+def nearest_patches(region: Tensor, filters: Tensor, chunk_size: int) -> Tensor:
     """Index of the best-matching candidate for every 3×3 patch of ``region`` ``[1,C,h,w]``, by normalized
-    cross-correlation: one convolution with the L2-normalized candidates ``[P,C,3,3]`` + max (the query's
-    own norm does not change the argmax). Chunked over candidates so memory stays ``chunk_size·h·w``.
-    Returns ``[h-2,w-2]`` indices into ``candidates``."""
-    norms = candidates.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)
+    cross-correlation: one convolution with the L2-normalized candidates ``filters`` ``[P,C,3,3]`` + max (the
+    query's own norm does not change the argmax). Chunked over candidates so memory stays ``chunk_size·h·w``.
+    Returns ``[h-2,w-2]`` indices into ``filters``."""
     height, width = region.shape[-2:]
     best_score = torch.full((height - 2, width - 2), -math.inf, device=region.device)
     best_index = torch.zeros_like(best_score, dtype=torch.long)
-    for start in range(0, candidates.shape[0], chunk_size):
-        filters = (candidates[start : start + chunk_size] / norms[start : start + chunk_size]).to(dtype)
-        scores = F.conv2d(region.to(dtype), filters)[0].float()  # [p,h-2,w-2]
+    region = region.to(filters.dtype)
+    for start in range(0, filters.shape[0], chunk_size):
+        scores = F.conv2d(region, filters[start : start + chunk_size])[0].float()  # [p,h-2,w-2]
         score, index = scores.max(dim=0)
         better = score > best_score
         best_score = torch.where(better, score, best_score)
@@ -49,14 +49,76 @@ def nearest_patches(region: Tensor, candidates: Tensor, chunk_size: int, dtype: 
 
 
 @dataclass
-class Matches:
-    """The query patches of one layer and their (constant) nearest known patches."""
+class CandidateBank:
+    """The known 3×3 patches of one layer, gathered and normalized once per pyramid level; those the fill can
+    change are refreshed from the current features (``refresh``)."""
 
-    rows: Tensor  # [Q] top-left corners of the query patches
-    cols: Tensor  # [Q]
-    targets: Tensor  # [Q,C,3,3]
-    weights: Tensor  # [Q,1,3,3]: 1, or 1 / (query patches covering that position) with overlap averaging
+    rows: Tensor  # [P] top-left corners in the level's feature map
+    cols: Tensor  # [P]
+    patches: Tensor  # [P,C,3,3]
+    filters: Tensor  # [P,C,3,3] L2-normalized, in the matching dtype
     feature_power: Tensor  # mean squared activation of the known region: the layer's own scale
+
+    def refresh(self, features: Tensor, index: Tensor, rows: Tensor, cols: Tensor) -> None:
+        """Candidates ``index`` become the patches of ``features`` ``[1,C,h,w]`` at (rows, cols)."""
+        patches = gather_patches(features.detach()[0], rows, cols)
+        self.patches[index], self.filters[index] = patches, normalized(patches, self.filters.dtype)
+
+    def computed_in(self, box: tuple[int, int, int, int], stride: int, context: int, cells: tuple[int, int],
+                    size: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
+        """The candidates whose features a forward pass of the crop ``box`` (top, bottom, left, right) of a
+        ``size`` image computes exactly, given the network's ``stride`` and ``context`` (px a cell sees beyond
+        its block) and the image's ``cells``: their receptive field lies in the crop or is cut by the image's
+        edge as in the whole image. Returns (index, rows, cols in the crop's feature map)."""
+        top, bottom, left, right = box
+        edge = math.ceil(context / stride)  # cells next to a cut that see beyond it
+        first_row, first_col = top // stride + (edge if top > 0 else 0), left // stride + (edge if left > 0 else 0)
+        end_row = bottom // stride - edge if bottom < size[0] else cells[0]
+        end_col = right // stride - edge if right < size[1] else cells[1]
+        inside = ((self.rows >= first_row) & (self.rows + 3 <= end_row)
+                  & (self.cols >= first_col) & (self.cols + 3 <= end_col))
+        index = inside.nonzero()[:, 0]
+        return index, self.rows[index] - top // stride, self.cols[index] - left // stride
+
+
+def normalized(patches: Tensor, dtype: torch.dtype) -> Tensor:
+    return (patches / patches.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)).to(dtype)
+
+
+def candidate_bank(features: Tensor, hole: Tensor, stride: int, dtype: torch.dtype,
+                   max_candidates: int | None = None) -> CandidateBank | None:
+    """Every ``stride``-th 3×3 patch of ``features`` ``[1,C,h,w]`` that lies wholly outside ``hole`` ``[1,1,h,w]``
+    (bool), the stride raised until at most ``max_candidates`` remain; None when there is none."""
+    if min(features.shape[-2:]) < 3:
+        return None
+    candidates = patch_grid(hole)[1]
+    while True:
+        on_grid = torch.zeros_like(candidates)
+        on_grid[::stride, ::stride] = True
+        rows, cols = (candidates & on_grid).nonzero(as_tuple=True)
+        if max_candidates is None or len(rows) <= max_candidates:
+            break
+        stride += 1
+    if len(rows) == 0:
+        return None
+    known = features.detach()[0]  # [C,h,w]
+    patches = gather_patches(known, rows, cols)
+    outside = ~hole[0]
+    power = known.pow(2).mul(outside).sum() / (outside.sum() * known.shape[0]).clamp_min(1)
+    return CandidateBank(rows, cols, patches, normalized(patches, dtype), power.clamp_min(1e-12))
+
+
+@dataclass
+class Matches:
+    """One layer's texture term for fixed nearest neighbours, gathered per feature position:
+    Σ_q w‖P_q − T_q‖² = Σ_pos c·‖F(pos) − T̄(pos)‖² + spread, where c is the summed weight of the query patches
+    covering the position, T̄ their targets' weighted mean there and ``spread`` the targets' weighted variance
+    (which no feature map can remove). Elementwise over the feature map, so forward and backward are cheap."""
+
+    coverage: Tensor  # [1,1,h,w] c: 0 outside the query patches
+    mean_target: Tensor  # [1,C,h,w] T̄
+    spread: Tensor  # []
+    feature_power: Tensor  # the bank's
 
 
 def overlap_weights(queries: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
@@ -66,31 +128,36 @@ def overlap_weights(queries: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     return 1 / gather_patches(counts, rows, cols)
 
 
-def find_matches(features: Tensor, hole: Tensor, stride: int, chunk_size: int, dtype: torch.dtype,
+def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, chunk_size: int,
                  overlap_average: bool = False) -> Matches | None:
-    """Nearest known patch of every 3×3 patch of ``features`` ``[1,C,h,w]`` that overlaps ``hole`` ``[1,1,h,w]``;
-    ``stride`` subsamples the candidates. None when there is no query or no candidate."""
-    if min(features.shape[-2:]) < 3:
+    """Nearest patch in ``bank`` of every 3×3 patch of ``features`` ``[1,C,h,w]`` that overlaps ``hole``
+    ``[1,1,h,w]`` (bool). None when there is no query or no candidate."""
+    if bank is None or min(features.shape[-2:]) < 3:
         return None
-    queries, candidates = patch_grid(hole)
-    if stride > 1:
-        on_grid = torch.zeros_like(candidates)
-        on_grid[::stride, ::stride] = True
-        candidates = candidates & on_grid
-    if not queries.any() or not candidates.any():
+    queries = patch_grid(hole)[0]
+    if not queries.any():
         return None
-    q_rows, q_cols = queries.nonzero(as_tuple=True)
-    c_rows, c_cols = candidates.nonzero(as_tuple=True)
+    rows, cols = queries.nonzero(as_tuple=True)
+    height, width = features.shape[-2:]
     with torch.no_grad():
-        known = features.detach()[0]  # [C,h,w]
-        top, left, bottom, right = q_rows.min(), q_cols.min(), q_rows.max(), q_cols.max()
-        region = known[None, :, top : bottom + 3, left : right + 3]  # patches of every query position
-        best = nearest_patches(region, gather_patches(known, c_rows, c_cols), chunk_size, dtype)
-        match = best[q_rows - top, q_cols - left]  # [Q]
-        targets = gather_patches(known, c_rows[match], c_cols[match])  # [Q,C,3,3]
-        weights = overlap_weights(queries, q_rows, q_cols) if overlap_average else torch.ones_like(targets[:, :1])
-        feature_power = known.pow(2).mul(~hole[0].bool()).sum() / ((~hole[0].bool()).sum() * known.shape[0]).clamp_min(1)
-    return Matches(q_rows, q_cols, targets, weights, feature_power.clamp_min(1e-12))
+        top, left, bottom, right = (int(v) for v in (rows.min(), cols.min(), rows.max(), cols.max()))
+        region = features.detach()[..., top : bottom + 3, left : right + 3]  # patches of every query position
+        match = nearest_patches(region, bank.filters, chunk_size)[rows - top, cols - left]  # [Q]
+        targets = bank.patches[match]  # [Q,C,3,3]
+        weights = (overlap_weights(queries, rows, cols).to(targets) if overlap_average
+                   else targets.new_ones(len(rows), 1, 3, 3))  # [Q,1,3,3]
+
+        # Σ over the query patches covering each position of the region, of (w, w·T): F.fold of F.unfold's layout
+        region_height, region_width = region.shape[-2:]
+        columns = targets.new_zeros(targets[0].numel() + 9, (region_height - 2) * (region_width - 2))
+        positions = (rows - top) * (region_width - 2) + cols - left
+        columns[:, positions] = torch.cat([weights, weights * targets], dim=1).flatten(1).T
+        sums = F.pad(F.fold(columns[None], (region_height, region_width), 3),  # [1,1+C,h,w]
+                     (left, width - region_width - left, top, height - region_height - top))
+        coverage = sums[:, :1]
+        mean_target = sums[:, 1:] / coverage.clamp_min(1e-12)
+        spread = (weights * targets.pow(2)).sum() - (coverage * mean_target.pow(2)).sum()
+    return Matches(coverage, mean_target, spread.clamp_min(0), bank.feature_power)
 
 
 def texture_energy(features: Tensor, matches: Matches | None, normalize: bool = False) -> Tensor:
@@ -99,8 +166,7 @@ def texture_energy(features: Tensor, matches: Matches | None, normalize: bool = 
     size, the number of patches and the backbone's activation scale."""
     if matches is None:
         return features.new_zeros(())
-    difference = (gather_patches(features[0], matches.rows, matches.cols) - matches.targets).pow(2)  # [Q,C,3,3]
-    energy = (difference * matches.weights).sum()
+    energy = (matches.coverage * (features - matches.mean_target).pow(2)).sum() + matches.spread
     if normalize:
-        energy = energy / (matches.weights.sum() * features.shape[1] * matches.feature_power)
+        energy = energy / (matches.coverage.sum() * features.shape[1] * matches.feature_power)
     return energy

@@ -15,17 +15,17 @@ import math
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
-from neuralpatch.files import InputError
-from neuralpatch.holes import downsample, feather_weights, hole_width, hole_windows, resize
-from neuralpatch.matching import Matches, find_matches, texture_energy
+from neuralpatch.holes import crop_box, downsample, feather_weights, hole_cells, hole_width, hole_windows, resize
+from neuralpatch.matching import CandidateBank, Matches, candidate_bank, find_matches, texture_energy
 from neuralpatch.priors import MeanPrior
-from neuralpatch.texture import TextureNetwork, build_texture_network
+from neuralpatch.settings import SETTING_RULES, check_config, check_settings
+from neuralpatch.texture import TextureNetwork, build_texture_network, fast_bfloat16
 
 log = logging.getLogger(__name__)
 
@@ -45,47 +45,32 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def total_variation(image: Tensor) -> Tensor:
-    return (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum() + (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum()
+def total_variation(image: Tensor, hole: Tensor) -> Tensor:
+    """Σ squared differences of neighbouring pixels of ``image`` ``[1,C,h,w]``, over the pairs that touch
+    ``hole`` ``[1,1,h,w]`` (the others never change)."""
+    vertical = (image[..., 1:, :] - image[..., :-1, :]).pow(2) * torch.maximum(hole[..., 1:, :], hole[..., :-1, :])
+    horizontal = (image[..., 1:] - image[..., :-1]).pow(2) * torch.maximum(hole[..., 1:], hole[..., :-1])
+    return vertical.sum() + horizontal.sum()
 
 
-SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
-    "optimizer": ("synthesis.optimizer", lambda v: v in ("lbfgs", "adam"), "lbfgs or adam"),
-    "iterations": ("synthesis.iterations", lambda v: v >= 1, "≥ 1"),
-    "alpha": ("synthesis.alpha", lambda v: v >= 0, "≥ 0"),
-    "beta": ("synthesis.beta", lambda v: v >= 0, "≥ 0"),
-    "beta_chroma": ("synthesis.beta_chroma", lambda v: v is None or v >= 0, "≥ 0 or null (= beta)"),
-    "full_texture_width": ("synthesis.full_texture_width", lambda v: v is None or v > 0, "> 0 px or null"),
-    "pixel_weight": ("synthesis.pixel_weight", lambda v: v >= 0, "≥ 0"),
-    "pixel_blur": ("synthesis.pixel_blur", lambda v: v >= 0, "≥ 0 px"),
-    "rematch_every": ("synthesis.rematch_every", lambda v: v >= 0, "≥ 0 (0 = once per level)"),
-    "candidate_stride": ("synthesis.candidate_stride", lambda v: v >= 1, "≥ 1"),
-    "chunk_size": ("synthesis.chunk_size", lambda v: v >= 1, "≥ 1"),
-    "levels": ("pyramid.levels", lambda v: v >= 1, "≥ 1"),
-    "max_pixels": ("pyramid.max_pixels", lambda v: v >= 64, "≥ 64"),
-    "feather": ("pyramid.feather", lambda v: v >= 0, "≥ 0 px"),
-    "window_context": ("pyramid.window_context", lambda v: v is None or v >= 0, "≥ 0 or null"),
-}
+@dataclass
+class Level:
+    """What the energy of one pyramid level compares the image with. Only a crop of the level is optimized: the
+    hole's bounding box grown so that it holds every patch whose features the fill changes, with the context
+    those features see."""
 
-
-def check_settings(**settings) -> None:
-    """A ValueError naming the first setting (config key and value) out of its range, and what it must be."""
-    for name, value in settings.items():
-        key, valid, wanted = SETTING_RULES.get(name, (name, lambda v: True, ""))
-        try:
-            ok = valid(value)
-        except TypeError:  # a string where a number belongs
-            ok = False
-        if not ok:
-            raise ValueError(f"{key} must be {wanted}, got {value!r}")
-
-
-def check_config(synthesis: dict, pyramid: dict) -> None:
-    """``check_settings`` on the ``synthesis`` and ``pyramid`` config groups, as an InputError."""
-    try:
-        check_settings(**synthesis, **pyramid)
-    except ValueError as error:
-        raise InputError(str(error)) from None
+    box: tuple[int, int, int, int]  # (top, bottom, left, right) of the crop in the level's image
+    known: Tensor  # [1,3,h,w] the crop of the level's image
+    hole: Tensor  # [1,1,h,w] float
+    target: Tensor  # [1,3,h,w] the prior's fill
+    cells: dict[str, Tensor]  # layer → [1,1,≥h/s,≥w/s] bool: hole cells from the crop's top-left on
+    banks: dict[str, CandidateBank | None]  # layer → the known patches of the whole level
+    fresh: dict[str, tuple[Tensor, Tensor, Tensor]]  # layer → the candidates the fill can change, refreshed from
+    # the crop's features at each matching: (index in the bank, rows, cols in the crop's feature map)
+    alpha: float
+    pixel_blur: float
+    target_features: dict[str, Tensor]  # with content_layer: the target's features
+    content_count: int  # elements of content_layer's features over the whole level: the mean's denominator
 
 
 class Synthesizer(torch.nn.Module):
@@ -96,8 +81,10 @@ class Synthesizer(torch.nn.Module):
                  pixel_weight: float = 1.0, normalize: bool = True, pixel_blur: float = 2.0,
                  content_layer: str | None = None, overlap_average: bool = False, rematch_every: int = 1,
                  optimizer: str = "lbfgs", iterations: int = 30, lr: float = 1.0, line_search: str | None = "strong_wolfe",
-                 history_size: int = 20, candidate_stride: int = 2, chunk_size: int = 1024, match_dtype: str = "float32",
-                 levels: int = 3, max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0):
+                 history_size: int = 20, candidate_stride: int = 2, max_candidates: int | None = 4096,
+                 chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", levels: int = 3,
+                 max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0,
+                 crop_to_hole: bool = True):
         super().__init__()
         check_settings(**{name: value for name, value in locals().items() if name in SETTING_RULES})
         self.texture = texture
@@ -111,8 +98,10 @@ class Synthesizer(torch.nn.Module):
         self.overlap_average, self.rematch_every = overlap_average, rematch_every
         self.optimizer, self.iterations, self.lr = optimizer, iterations, lr
         self.line_search, self.history_size = line_search, history_size
-        self.candidate_stride, self.chunk_size, self.match_dtype = candidate_stride, chunk_size, getattr(torch, match_dtype)
+        self.candidate_stride, self.chunk_size, self.match_dtype = candidate_stride, chunk_size, match_dtype
+        self.max_candidates, self.precision = max_candidates, precision
         self.levels, self.max_pixels, self.feather, self.window_context = levels, max_pixels, feather, window_context
+        self.crop_to_hole = crop_to_hole
 
     def level_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         """Coarsest first; each level doubles the previous one and the last is (height, width); levels under
@@ -160,74 +149,122 @@ class Synthesizer(torch.nn.Module):
         prior_seconds = time.perf_counter() - start
 
         result, levels = None, []
-        for level, size in enumerate(self.level_sizes(*work_size)):
+        for number, size in enumerate(self.level_sizes(*work_size)):
             known, level_hole = downsample(work_image, work_hole.float(), size)
             target = downsample(prior_fill, work_hole.float(), size)[0]
             init = target if result is None else resize(result, size)
             if image.is_cuda:
                 torch.cuda.reset_peak_memory_stats(image.device)
             start = time.perf_counter()
-            result, energies, evaluations = self._optimize(known, level_hole, init, target, alpha, pixel_blur, level,
-                                                           progress)
-            levels.append({"level": level, "size": list(size), "alpha": alpha, "pixel_blur": pixel_blur,
-                           "seconds": time.perf_counter() - start,
-                           "evaluations": evaluations, "peak_memory_mb": peak_memory_mb(image.device), **energies})
+            level = self.level(known, level_hole, init, target, alpha, pixel_blur)
+            top, bottom, left, right = level.box
+            fill, energies, evaluations = self._optimize(level, init[..., top:bottom, left:right], number, progress)
+            result = known.clone()  # every hole pixel lies in the crop
+            result[..., top:bottom, left:right] = fill
+            levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left], "alpha": alpha,
+                           "pixel_blur": pixel_blur, "seconds": time.perf_counter() - start, "evaluations": evaluations,
+                           "peak_memory_mb": peak_memory_mb(image.device), **energies})
 
         fill = resize(result, (height, width)) if scale < 1 else result
         weights = feather_weights(hole, self.feather)
         return image * (1 - weights) + fill.clamp(0, 1) * weights, {
             "levels": levels, "prior": resize(prior_fill, (height, width)), "prior_seconds": prior_seconds, "scale": scale}
 
-    def energies(self, x: Tensor, hole: Tensor, target: Tensor, target_features: dict[str, Tensor],
-                 matches: dict[str, Matches | None] | None, pixel_blur: float | None = None,
+    def bfloat16(self, device: torch.device) -> bool:
+        """Whether the texture network runs in bfloat16 on ``device`` (``precision``)."""
+        return self.precision == "bfloat16" or (self.precision == "auto" and fast_bfloat16(device))
+
+    def matching_dtype(self, device: torch.device) -> torch.dtype:
+        """``match_dtype``; auto: the texture network's (``precision``)."""
+        if self.match_dtype == "auto":
+            return torch.bfloat16 if self.bfloat16(device) else torch.float32
+        return getattr(torch, self.match_dtype)
+
+    def features(self, image: Tensor) -> dict[str, Tensor]:
+        """The texture network's features of ``image`` in float32, computed in bfloat16 where ``precision`` says."""
+        with torch.autocast(image.device.type, torch.bfloat16, enabled=self.bfloat16(image.device)):
+            return {name: value.float() for name, value in self.texture(image).items()}
+
+    def level(self, known: Tensor, hole: Tensor, init: Tensor, target: Tensor, alpha: float | None = None,
+              pixel_blur: float | None = None) -> Level:
+        """One level's constants: the candidate banks from one forward pass of ``known`` ``[1,3,h,w]`` with
+        ``init`` in ``hole`` ``[1,1,h,w]`` (the candidates the fill can change are refreshed at each matching)
+        and the crop to optimize (``crop_to_hole``; else all of it)."""
+        mask = hole.float()
+        with torch.no_grad():
+            features = self.features(known * (1 - mask) + init * mask)
+        strides = self.texture.strides
+        cells = {name: hole_cells(hole, strides[name], value.shape[-2:]) for name, value in features.items()}
+        dtype = self.matching_dtype(known.device)
+        banks = {name: candidate_bank(features[name], cells[name], self.candidate_stride, dtype, self.max_candidates)
+                 for name in self.texture_layers}
+        stride, context = max(strides.values()), self.texture.context  # the crop keeps every layer's cell grid
+        height, width = hole.shape[-2:]
+        # the fill changes the features up to `context` px (+ a patch, two cells) away, and those need `context` more
+        box = crop_box(hole, 2 * stride + 2 * context, stride) if self.crop_to_hole else (0, height, 0, width)
+        fresh = {name: bank.computed_in(box, strides[name], context, features[name].shape[-2:], (height, width))
+                 for name, bank in banks.items() if bank is not None}
+        top, bottom, left, right = box
+        box = (..., slice(top, bottom), slice(left, right))
+        target_features, content_count = {}, 0
+        if self.content_layer is not None:
+            with torch.no_grad():
+                target_features = self.features(target[box])
+            content_count = features[self.content_layer].numel()
+        cells = {name: value[..., top // strides[name] :, left // strides[name] :] for name, value in cells.items()}
+        alpha, pixel_blur = self.alpha if alpha is None else alpha, self.pixel_blur if pixel_blur is None else pixel_blur
+        return Level((top, bottom, left, right), known[box], mask[box], target[box], cells, banks, fresh, alpha,
+                     pixel_blur, target_features, content_count)
+
+    def energies(self, x: Tensor, level: Level, matches: dict[str, Matches | None] | None = None,
                  ) -> tuple[dict[str, Tensor], dict[str, Matches | None]]:
-        """The energy terms (unweighted) of the image ``x`` ``[1,3,h,w]`` and the patch matches used; ``matches``
-        given: reused, else found anew; ``pixel_blur``: this window's σ (default ``self.pixel_blur``)."""
-        features = self.texture(x)
+        """The energy terms (unweighted) of ``x`` ``[1,3,h,w]``, the level's crop, and the patch matches used:
+        ``matches`` given: reused, else found anew in the level's banks."""
+        features, hole = self.features(x), level.hole
         units = 1.0 if self.normalize else PIXEL_SCALE
         if self.content_layer is not None:  # MSE of the features, as the authors' content loss
-            pixel = (features[self.content_layer] - target_features[self.content_layer]).pow(2).mean()
+            difference = features[self.content_layer] - level.target_features[self.content_layer]
+            pixel = difference.pow(2).sum() / level.content_count  # outside the crop the difference is 0
         else:  # mean over the hole's values (the authors' MSECriterion), optionally of low-passed images
-            difference = (x - target) * units
-            sigma = self.pixel_blur if pixel_blur is None else pixel_blur
-            if sigma > 0:
-                difference = gaussian_blur(difference, 2 * math.ceil(2 * sigma) + 1, sigma)
+            difference = (x - level.target) * units
+            if level.pixel_blur > 0:
+                difference = gaussian_blur(difference, 2 * math.ceil(2 * level.pixel_blur) + 1, level.pixel_blur)
             pixel = (difference * hole).pow(2).sum() / (hole.sum() * x.shape[1]).clamp_min(1)
         if matches is None:
-            matches = {}
-            for name in self.texture_layers:
-                feature_hole = F.adaptive_max_pool2d(hole, features[name].shape[-2:]) > 0
-                matches[name] = find_matches(features[name], feature_hole, self.candidate_stride, self.chunk_size,
-                                             self.match_dtype, self.overlap_average)
+            for name, changing in level.fresh.items():
+                level.banks[name].refresh(features[name], *changing)
+            matches = {name: find_matches(features[name], level.cells[name][..., : features[name].shape[-2],
+                                                                              : features[name].shape[-1]],
+                                          level.banks[name], self.chunk_size, self.overlap_average)
+                       for name in self.texture_layers}
         texture = sum(texture_energy(features[name], matches[name], self.normalize) for name in self.texture_layers)
         if self.normalize:
             texture = texture / len(self.texture_layers)
         opponent = torch.einsum("oc,nchw->nohw", OPPONENT.to(x), x * units)  # [1,3,h,w]: luminance, chroma
         pixels = hole.sum() if self.normalize else 1
-        tv, tv_chroma = total_variation(opponent[:, :1]) / pixels, total_variation(opponent[:, 1:]) / pixels
+        tv, tv_chroma = (total_variation(opponent[:, channels], hole) / pixels for channels in (slice(1), slice(1, 3)))
         return {"pixel": pixel, "texture": texture, "tv": tv, "tv_chroma": tv_chroma}, matches
 
-    def _optimize(self, known: Tensor, hole: Tensor, init: Tensor, target: Tensor, alpha: float, pixel_blur: float,
-                  level: int, progress: Progress | None) -> tuple[Tensor, dict[str, float], int]:
+    def _optimize(self, level: Level, init: Tensor, number: int, progress: Progress | None,
+                  ) -> tuple[Tensor, dict[str, float], int]:
+        """Minimizes the energy over the hole pixels of the level's crop, from ``init`` ``[1,3,h,w]``."""
         fill = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
-        mask = hole.float()
-        with torch.no_grad():
-            target_features = self.texture(target) if self.content_layer is not None else {}
+        known, mask = level.known, level.hole
         evaluations, last, matches = 0, {}, None
 
         def closure() -> Tensor:
             nonlocal evaluations, last, matches
             optimizer.zero_grad()
             x = known * (1 - mask) + fill * mask
-            rematch = self.rematch_every > 0 and evaluations % self.rematch_every == 0
-            terms, matches = self.energies(x, mask, target, target_features, None if rematch else matches, pixel_blur)
-            energy = (self.pixel_weight * terms["pixel"] + alpha * terms["texture"]
+            rematch = matches is None or (self.rematch_every > 0 and evaluations % self.rematch_every == 0)
+            terms, matches = self.energies(x, level, None if rematch else matches)
+            energy = (self.pixel_weight * terms["pixel"] + level.alpha * terms["texture"]
                       + self.beta * terms["tv"] + self.beta_chroma * terms["tv_chroma"])
             energy.backward()
             evaluations += 1
             last = {f"energy_{k}": float(v.detach()) for k, v in terms.items()} | {"energy": float(energy.detach())}
             if progress is not None:
-                progress(level, min(evaluations, self.iterations), self.iterations)
+                progress(number, min(evaluations, self.iterations), self.iterations)
             return energy
 
         if self.optimizer == "adam":
@@ -247,7 +284,7 @@ class Synthesizer(torch.nn.Module):
                 if evaluations - start <= 2:
                     break
         with torch.no_grad():
-            return (known * (1 - mask) + fill.clamp(0, 1) * mask), last, evaluations
+            return known * (1 - mask) + fill.clamp(0, 1) * mask, last, evaluations
 
 
 def build_synthesizer(texture: dict, synthesis: dict, pyramid: dict) -> Synthesizer:

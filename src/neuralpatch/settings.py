@@ -1,0 +1,47 @@
+"""The synthesis and pyramid settings: their valid ranges, checked before any long computation."""
+
+from __future__ import annotations
+
+from neuralpatch.files import InputError
+
+SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
+    "optimizer": ("synthesis.optimizer", lambda v: v in ("lbfgs", "adam"), "lbfgs or adam"),
+    "iterations": ("synthesis.iterations", lambda v: v >= 1, "≥ 1"),
+    "alpha": ("synthesis.alpha", lambda v: v >= 0, "≥ 0"),
+    "beta": ("synthesis.beta", lambda v: v >= 0, "≥ 0"),
+    "beta_chroma": ("synthesis.beta_chroma", lambda v: v is None or v >= 0, "≥ 0 or null (= beta)"),
+    "full_texture_width": ("synthesis.full_texture_width", lambda v: v is None or v > 0, "> 0 px or null"),
+    "pixel_weight": ("synthesis.pixel_weight", lambda v: v >= 0, "≥ 0"),
+    "pixel_blur": ("synthesis.pixel_blur", lambda v: v >= 0, "≥ 0 px"),
+    "rematch_every": ("synthesis.rematch_every", lambda v: v >= 0, "≥ 0 (0 = once per level)"),
+    "candidate_stride": ("synthesis.candidate_stride", lambda v: v >= 1, "≥ 1"),
+    "max_candidates": ("synthesis.max_candidates", lambda v: v is None or v >= 1, "≥ 1 or null"),
+    "chunk_size": ("synthesis.chunk_size", lambda v: v >= 1, "≥ 1"),
+    "precision": ("synthesis.precision", lambda v: v in ("auto", "float32", "bfloat16"), "auto, float32 or bfloat16"),
+    "match_dtype": ("synthesis.match_dtype", lambda v: v in ("auto", "float32", "bfloat16", "float16"),
+                    "auto, float32, bfloat16 or float16"),
+    "levels": ("pyramid.levels", lambda v: v >= 1, "≥ 1"),
+    "max_pixels": ("pyramid.max_pixels", lambda v: v >= 64, "≥ 64"),
+    "feather": ("pyramid.feather", lambda v: v >= 0, "≥ 0 px"),
+    "window_context": ("pyramid.window_context", lambda v: v is None or v >= 0, "≥ 0 or null"),
+}
+
+
+def check_settings(**settings) -> None:
+    """A ValueError naming the first setting (config key and value) out of its range, and what it must be."""
+    for name, value in settings.items():
+        key, valid, wanted = SETTING_RULES.get(name, (name, lambda v: True, ""))
+        try:
+            ok = valid(value)
+        except TypeError:  # a string where a number belongs
+            ok = False
+        if not ok:
+            raise ValueError(f"{key} must be {wanted}, got {value!r}")
+
+
+def check_config(synthesis: dict, pyramid: dict) -> None:
+    """``check_settings`` on the ``synthesis`` and ``pyramid`` config groups, as an InputError."""
+    try:
+        check_settings(**synthesis, **pyramid)
+    except ValueError as error:
+        raise InputError(str(error)) from None

@@ -1,0 +1,115 @@
+"""Issue #9: per level only the hole's crop is optimized, the candidate bank is built once, and the texture
+network may run in bfloat16; none of it may change what is computed beyond rounding."""
+
+import pytest
+import torch
+
+from neuralpatch import synthesis as synthesis_module
+from neuralpatch.holes import crop_box, hole_cells
+from neuralpatch.matching import (candidate_bank, find_matches, gather_patches, nearest_patches, overlap_weights,
+                                  patch_grid, texture_energy)
+from neuralpatch.synthesis import Synthesizer
+from neuralpatch.texture import random_vgg19, receptive_fields
+
+
+def test_receptive_fields_are_where_the_gradient_reaches():
+    network = random_vgg19(["relu3_1", "relu4_1"])
+    x = torch.rand(1, 3, 160, 160, requires_grad=True)
+    fields = receptive_fields(network.layers, network.outputs)
+    for name, (size, stride) in fields.items():
+        features = network(x)[name]  # [1,C,160/s,160/s]
+        cell = features.shape[-1] // 2
+        (gradient,) = torch.autograd.grad(features[0, :, cell, cell].sum(), x)
+        rows = gradient[0].abs().sum(dim=(0, 2)).nonzero()
+        assert (int(rows.max() - rows.min()) + 1, 160 // features.shape[-1]) == (size, stride), name
+    assert fields == {"relu3_1": (24, 4), "relu4_1": (68, 8)} and network.context == 30
+
+
+def test_hole_cells_and_crop_box_follow_the_stride_grid():
+    hole = torch.zeros(1, 1, 30, 42, dtype=torch.bool)
+    hole[..., 9:11, 17:18] = True
+    cells = hole_cells(hole, 4, (7, 10))  # a network that floors 30/4: pixels 28, 29 count for the last row
+    assert cells.shape == (1, 1, 7, 10) and cells[0, 0].nonzero().tolist() == [[2, 4]]
+    edge = torch.zeros_like(hole)
+    edge[..., 29, 41] = True
+    assert hole_cells(edge, 4, (7, 10))[0, 0].nonzero().tolist() == [[6, 9]]
+    assert crop_box(hole, 5, 4) == (0, 20, 8, 28)  # grid-rounded box (8, 12, 16, 20), grown by 8 and clipped
+
+
+def test_optimizing_the_holes_crop_equals_optimizing_the_whole_image(one_thread):
+    torch.manual_seed(0)
+    image, hole = torch.rand(1, 3, 200, 216), torch.zeros(1, 1, 200, 216)
+    hole[..., 93:110, 61:86] = 1
+    network = random_vgg19(["relu3_1", "relu4_1"])
+    (cropped, info), (whole, whole_info) = (
+        Synthesizer(network, levels=2, iterations=6, alpha=50.0, window_context=None, precision="float32",
+                    crop_to_hole=crop)(image, hole) for crop in (True, False))
+    assert [level["crop"] for level in info["levels"]] == [[100, 108], [184, 168]]
+    assert [level["crop"] for level in whole_info["levels"]] == [[100, 108], [200, 216]]
+    assert torch.allclose(cropped, whole, atol=1e-5) and (cropped - image).abs().max() > 0.1
+    assert info["levels"][-1]["energy"] == pytest.approx(whole_info["levels"][-1]["energy"], rel=1e-5)
+
+
+def test_the_candidate_bank_is_built_once_per_level_and_layer(monkeypatch):
+    built = []
+    original = synthesis_module.candidate_bank
+    monkeypatch.setattr(synthesis_module, "candidate_bank", lambda *a, **k: built.append(1) or original(*a, **k))
+    image, hole = torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
+    hole[..., 24:40, 24:40] = 1
+    synthesizer = Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), levels=2, iterations=6, rematch_every=1)
+    synthesizer(image, hole)
+    assert len(built) == 2 * 2
+
+
+def test_bfloat16_features_are_rounded_float32_features():
+    network = random_vgg19(["relu3_1"])
+    x = torch.rand(1, 3, 32, 32)
+    exact = Synthesizer(network, precision="float32").features(x)["relu3_1"]
+    rounded = Synthesizer(network, precision="bfloat16").features(x)["relu3_1"]
+    assert rounded.dtype == torch.float32 and not torch.equal(rounded, exact)
+    assert (rounded - exact).norm() < 0.05 * exact.norm()
+
+
+def test_candidates_the_fill_changes_are_refreshed_at_each_matching(monkeypatch):
+    seen = []
+    original = synthesis_module.find_matches
+
+    def recording(features, hole, bank, *rest):
+        current = gather_patches(features.detach()[0], bank.rows, bank.cols)  # crop = level: same coordinates
+        seen.append(torch.equal(bank.patches, current))
+        return original(features, hole, bank, *rest)
+
+    monkeypatch.setattr(synthesis_module, "find_matches", recording)
+    image, hole = torch.rand(1, 3, 48, 48), torch.zeros(1, 1, 48, 48)
+    hole[..., 16:32, 16:32] = 1
+    Synthesizer(random_vgg19(["relu3_1"]), levels=1, iterations=5, alpha=50.0, window_context=None,
+                crop_to_hole=False, precision="float32")(image, hole)
+    assert len(seen) >= 5 and all(seen)
+
+
+def test_the_candidate_bank_is_bounded_by_raising_its_stride():
+    features, hole = torch.randn(1, 4, 40, 40), torch.zeros(1, 1, 40, 40, dtype=torch.bool)
+    hole[..., 10:20, 10:20] = True
+    everything = candidate_bank(features, hole, 1, torch.float32)
+    bounded = candidate_bank(features, hole, 1, torch.float32, max_candidates=300)
+    assert len(everything.rows) > 1000 and 150 < len(bounded.rows) <= 300
+
+
+@pytest.mark.parametrize("overlap_average", [False, True])
+def test_the_per_position_texture_energy_equals_the_sum_over_query_patches(overlap_average):
+    torch.manual_seed(0)
+    features = torch.randn(1, 6, 15, 17, dtype=torch.float64)
+    hole = torch.zeros(1, 1, 15, 17, dtype=torch.bool)
+    hole[..., 5:10, 4:12] = True
+    bank = candidate_bank(features, hole, 1, torch.float64)
+    matches = find_matches(features, hole, bank, 64, overlap_average)
+    moved = (features + 0.3 * torch.randn_like(features)).requires_grad_(True)
+    queries = patch_grid(hole)[0]
+    rows, cols = queries.nonzero(as_tuple=True)
+    best = nearest_patches(features[..., rows.min() : rows.max() + 3, cols.min() : cols.max() + 3], bank.filters, 64)
+    targets = bank.patches[best[rows - rows.min(), cols - cols.min()]]  # [Q,C,3,3]
+    weights = overlap_weights(queries, rows, cols).double() if overlap_average else torch.ones(len(rows), 1, 3, 3)
+    explicit = (weights * (gather_patches(moved[0], rows, cols) - targets).pow(2)).sum()
+    energy = texture_energy(moved, matches)
+    assert torch.allclose(energy, explicit, rtol=1e-9)
+    assert torch.allclose(torch.autograd.grad(energy, moved)[0], torch.autograd.grad(explicit, moved)[0], rtol=1e-9)
