@@ -54,3 +54,15 @@ def test_weighted_l2_and_composite():
     mask[..., 1, 1] = 1
     filled = composite(prediction, target, mask)
     assert filled.sum() == 3 and filled[0, :, 1, 1].eq(1).all()
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_the_small_content_model_shapes_and_export_size(compose_config, size):
+    model = compose_config(overrides=["model=content_small", f"data.image_size={size}"]).model
+    generator = ContentGenerator(**model.generator)
+    image, mask = torch.rand(2, 3, size, size), torch.zeros(2, 1, size, size)
+    mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
+    assert generator(image, mask).shape == (2, 3, size, size)
+    assert Discriminator(**model.discriminator)(image).shape == (2, 1)
+    half_precision_mb = 2 * sum(p.numel() for p in generator.parameters()) / 2**20
+    assert half_precision_mb < 30, half_precision_mb

@@ -8,6 +8,8 @@ from torch.utils.data import DataLoader
 import lightning as L
 from conftest import ROOT, TINY
 from neuralpatch.files import InputError
+from neuralpatch.callbacks import RunProgressBar
+from neuralpatch.export import export_generator
 from neuralpatch.module import ContentModule, load_generator
 from neuralpatch.train import train
 
@@ -50,6 +52,11 @@ def test_checkpoint_alone_rebuilds_the_generator(compose_config, tmp_path):
     assert torch.equal(generator(image, mask), module.generator(image, mask))
     with pytest.raises(InputError, match="missing.ckpt does not exist"):
         load_generator(alone / "missing.ckpt")
+    size = export_generator(alone / "content.ckpt", alone / "content.pt")  # half precision, generator only
+    assert size < 0.3 * (alone / "content.ckpt").stat().st_size
+    exported = load_generator(alone / "content.pt")
+    assert torch.allclose(exported(image, mask), module.generator(image, mask), atol=1e-2)
+    assert not torch.equal(exported(image, mask), module.generator(image, mask))  # it was rounded
 
 
 def _tiny_module(**kwargs) -> ContentModule:
@@ -158,3 +165,14 @@ def test_synthesis_callback_logs_grid_and_hole_metrics(compose_config, tmp_path)
     assert sum(1 for row in rows if row.split(",")[psnr]) == 1  # 2 validations, synthesis on every 2nd
     grids = list(tmp_path.glob("csv/version_*/images/synthesis_samples_step*.png"))
     assert len(grids) == 1
+
+
+def test_the_progress_bar_spans_the_whole_run_across_epochs():
+    bar = RunProgressBar()
+    bar.enable()  # pytest's stderr is not a terminal
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_model_summary=False,
+                        limit_val_batches=0, max_steps=10, callbacks=[bar])
+    trainer.fit(_tiny_module(), train_dataloaders=_batches(4))  # 2 batches per epoch, 5 batches in all: 3 epochs
+    assert trainer.current_epoch >= 2  # the bar was not reset per epoch
+    assert (bar.train_progress_bar.total, bar.train_progress_bar.n) == (5, 5)
+    assert RunProgressBar().is_disabled  # quiet where the output is not a terminal

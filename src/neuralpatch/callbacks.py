@@ -1,15 +1,20 @@
-"""The optimization callback: neural patch synthesis with the generator being trained as content prior."""
+"""The optimization callback (neural patch synthesis with the generator being trained as content prior) and the
+training run's progress bar."""
 
 from __future__ import annotations
 
+import sys
+
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 from torchvision.utils import make_grid
 
 from neuralpatch.metrics import hole_metrics
 from neuralpatch.module import log_image
 from neuralpatch.priors import ContentPrior
-from neuralpatch.synthesis import Synthesizer, build_synthesizer, check_config
+from neuralpatch.settings import check_config
+from neuralpatch.synthesis import Synthesizer, build_synthesizer
 
 
 class SynthesisCallback(L.Callback):
@@ -54,3 +59,30 @@ class SynthesisCallback(L.Callback):
             logger.log_metrics(metrics, step=trainer.global_step)
         grid = make_grid(torch.cat(rows).clamp(0, 1), nrow=4, padding=2, pad_value=1.0)
         log_image(trainer, "synthesis/samples", grid, "masked input | content prediction | synthesis | target")
+
+
+class RunProgressBar(TQDMProgressBar):
+    """Lightning's progress bar over the whole run (``trainer.max_steps``, in batches: two optimizer steps each)
+    instead of each epoch, so its ETA is the run's; quiet when the output is not a terminal (SLURM logs)."""
+
+    def __init__(self, refresh_rate: int = 1):
+        super().__init__(refresh_rate)
+        if not sys.stderr.isatty():
+            self.disable()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_) -> None:
+        if trainer.max_steps <= 0:  # a run bounded by epochs: Lightning's bar per epoch
+            return super().on_train_epoch_start(trainer)
+        bar, done = self.train_progress_bar, trainer.global_step // 2
+        if bar.total != trainer.max_steps // 2:  # the run's first epoch (or a resumed run's)
+            bar.reset(total=trainer.max_steps // 2)
+            bar.initial = bar.n = done  # the ETA counts only this session's speed
+        bar.set_description(f"epoch {trainer.current_epoch}")
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs, batch, batch_idx: int) -> None:
+        if trainer.max_steps <= 0:
+            return super().on_train_batch_end(trainer, module, outputs, batch, batch_idx)
+        done = trainer.global_step // 2
+        if self._should_update(done, self.train_progress_bar.total):
+            self.train_progress_bar.n = done
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, module))

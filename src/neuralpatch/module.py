@@ -127,29 +127,38 @@ class ContentModule(L.LightningModule):
         log_image(self.trainer, "val/samples", grid, "masked input | prediction | composite | target")
 
 
-def read_checkpoint(path: str | Path, setting: str) -> dict:
-    """The contents of a train.py checkpoint (tensors and plain values only), or an InputError naming ``setting``
-    and the file: missing, not a checkpoint, or not one of neuralpatch's content network."""
+EXPORT_KEY = "neuralpatch_generator"  # an export (neuralpatch.export) holds the generator's architecture under it
+
+
+def read_checkpoint(path: str | Path, setting: str, export: bool = False) -> dict:
+    """The contents of a train.py checkpoint (tensors and plain values only) or, with ``export``, of a generator
+    export too; else an InputError naming ``setting`` and the file: missing, unreadable, or not neuralpatch's."""
     path = Path(path).expanduser()
+    wanted = "a .ckpt written by train.py" + (" or a generator exported from one" if export else "")
     if not path.is_file():
-        raise InputError(f"{setting} {path} does not exist; pass a .ckpt written by train.py")
+        raise InputError(f"{setting} {path} does not exist; pass {wanted}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip and torch errors alike: the file is not a checkpoint we can read
         raise InputError(f"{setting} {path} cannot be read as a checkpoint ({type(error).__name__}); "
-                         "pass a .ckpt written by train.py") from None
-    if not isinstance(state, dict) or "state_dict" not in state or "generator" not in state.get("hyper_parameters", {}):
+                         f"pass {wanted}") from None
+    exported = export and isinstance(state, dict) and EXPORT_KEY in state and "state_dict" in state
+    if not exported and (not isinstance(state, dict) or "state_dict" not in state
+                         or "generator" not in state.get("hyper_parameters", {})):
         raise InputError(f"{setting} {path} is not a neuralpatch content checkpoint (no generator in its "
-                         "hyper_parameters); pass a .ckpt written by train.py")
+                         f"hyper_parameters); pass {wanted}")
     return state
 
 
 def load_generator(checkpoint: str | Path, map_location: str | torch.device = "cpu",
                    setting: str = "content checkpoint") -> ContentGenerator:
-    """Rebuilds the trained content generator (eval mode) from a training checkpoint file alone; errors name
-    ``setting``."""
-    state = read_checkpoint(checkpoint, setting)
-    generator = ContentGenerator(**state["hyper_parameters"]["generator"])
-    prefix = "generator."
-    generator.load_state_dict({k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)})
+    """Rebuilds the trained content generator (eval mode, float32) from a training checkpoint or a generator
+    export alone; errors name ``setting``."""
+    state = read_checkpoint(checkpoint, setting, export=True)
+    if EXPORT_KEY in state:
+        generator, weights = ContentGenerator(**state[EXPORT_KEY]), state["state_dict"]
+    else:
+        generator, prefix = ContentGenerator(**state["hyper_parameters"]["generator"]), "generator."
+        weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+    generator.load_state_dict(weights)  # copied into float32 parameters
     return generator.eval().requires_grad_(False).to(map_location)

@@ -12,6 +12,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from neuralpatch.callbacks import RunProgressBar
 from neuralpatch.module import read_checkpoint
 from neuralpatch.runs import instantiate_checked
 
@@ -47,6 +48,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model = instantiate_checked(cfg.model)
     loggers = [instantiate_checked(c) for c in cfg.logger.values()] if cfg.get("logger") else []
     callbacks = [instantiate_checked(c) for c in cfg.callbacks.values()] if cfg.get("callbacks") else []
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(RunProgressBar())  # the whole run's ETA, not each epoch's
     trainer = instantiate_checked(cfg.trainer, strategy=strategy(cfg), logger=loggers or False, callbacks=callbacks)
     datamodule.check(trainer.world_size)  # photos readable and at least one batch, before anything trains
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
