@@ -207,18 +207,27 @@ def test_normalized_texture_energy_ignores_the_activation_scale_and_the_patch_co
     assert raw_big > 3 * raw and abs(float(big / energy) - 1) < 0.25, (raw, raw_big, energy, big)
 
 
-def test_matches_kept_for_a_level_when_rematch_every_is_zero(monkeypatch):
+def test_matches_kept_for_a_level_when_rematch_every_is_zero_and_the_bank_built_once(monkeypatch):
     from neuralpatch import synthesis as synthesis_module
 
-    calls = []
-    original = synthesis_module.find_matches
-    monkeypatch.setattr(synthesis_module, "find_matches", lambda *a, **k: calls.append(1) or original(*a, **k))
+    calls = {"find_matches": 0, "candidate_bank": 0}
+
+    def counting(name):
+        original = getattr(synthesis_module, name)
+
+        def counted(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+        return counted
+
+    for name in calls:
+        monkeypatch.setattr(synthesis_module, name, counting(name))
     image, hole = torch.rand(1, 3, 40, 40), torch.zeros(1, 1, 40, 40)
     hole[..., 12:28, 12:28] = 1
     for rematch_every, expected in ((0, 1), (1, 6), (3, 2)):
-        calls.clear()
+        calls.update(find_matches=0, candidate_bank=0)
         tiny_synthesizer(levels=1, iterations=6, rematch_every=rematch_every)(image, hole)
-        assert len(calls) == expected, (rematch_every, len(calls))
+        assert calls == {"find_matches": expected, "candidate_bank": 1}, (rematch_every, calls)
 
 
 def test_a_window_covering_the_whole_image_equals_full_frame_synthesis(one_thread):

@@ -50,17 +50,6 @@ def test_optimizing_the_holes_crop_equals_optimizing_the_whole_image(one_thread)
     assert info["levels"][-1]["energy"] == pytest.approx(whole_info["levels"][-1]["energy"], rel=1e-5)
 
 
-def test_the_candidate_bank_is_built_once_per_level_and_layer(monkeypatch):
-    built = []
-    original = synthesis_module.candidate_bank
-    monkeypatch.setattr(synthesis_module, "candidate_bank", lambda *a, **k: built.append(1) or original(*a, **k))
-    image, hole = torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
-    hole[..., 24:40, 24:40] = 1
-    synthesizer = Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), levels=2, iterations=6, rematch_every=1)
-    synthesizer(image, hole)
-    assert len(built) == 2 * 2
-
-
 def test_bfloat16_features_are_rounded_float32_features():
     network = random_vgg19(["relu3_1"])
     x = torch.rand(1, 3, 32, 32)
