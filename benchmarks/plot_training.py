@@ -1,0 +1,45 @@
+"""Training curves of a train.py run logged with ``logger=csv``: the losses and the validation metrics against
+batches, one image.
+
+    python benchmarks/plot_training.py outputs/train/<run>/csv/version_0/metrics.csv docs/training/curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+PANELS = [("generator", ["train/loss_rec", "train/loss_g"]), ("adversarial", ["train/loss_adv", "train/loss_d"]),
+          ("validation PSNR (dB, hole)", ["val/psnr"]), ("validation SSIM / L1 (hole)", ["val/ssim", "val/l1"])]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("metrics", type=Path)
+    parser.add_argument("output", type=Path)
+    args = parser.parse_args()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(args.metrics.open()))
+    figure, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.6))
+    for axis, (title, keys) in zip(axes, PANELS):
+        for key in keys:
+            points = [(int(row["step"]), float(row[key])) for row in rows if row.get(key)]
+            if points:
+                axis.plot(*zip(*points), label=key, marker="o" if key.startswith("val") else None, markersize=3)
+        axis.set(title=title, xlabel="batches")
+        if axis.lines:
+            axis.legend(fontsize=8)
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.output, dpi=100)
+    print(args.output)
+
+
+if __name__ == "__main__":
+    main()
