@@ -38,6 +38,12 @@ from neuralpatch.texture import build_texture_network
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
+def synchronize(device: torch.device) -> None:
+    """Waits for the GPU's queued work, so that wall time measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class Timers:
     """Wall time spent in the texture network's forward, in backward passes and in matching (synchronized on
     GPUs), by wrapping them for the duration of one synthesis."""
@@ -47,17 +53,13 @@ class Timers:
 
     def _timed(self, name, function):
         def wrapper(*args, **kwargs):
-            self._sync()
+            synchronize(self.device)
             start = time.perf_counter()
             result = function(*args, **kwargs)
-            self._sync()
+            synchronize(self.device)
             self.seconds[name] += time.perf_counter() - start
             return result
         return wrapper
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
 
     def __enter__(self) -> Timers:
         self.saved = (self.synthesizer.texture.forward, synthesis_module.find_matches, synthesis_module.candidate_bank,
@@ -81,12 +83,10 @@ def floor_seconds(synthesizer: Synthesizer, levels: list[dict], device: torch.de
         x = torch.rand(1, 3, *level["crop"], device=device, requires_grad=True)
         times = []
         for _ in range(3):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            synchronize(device)
             start = time.perf_counter()
             sum(f.pow(2).sum() for f in synthesizer.features(x).values()).backward()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            synchronize(device)
             times.append(time.perf_counter() - start)
         total += statistics.median(times) * level["evaluations"]
     return total
@@ -140,8 +140,7 @@ def main() -> None:
                 with Timers(synthesizer, device) as timers:
                     start = time.perf_counter()
                     result, info = synthesizer(image, hole, prior)
-                    if device.type == "cuda":
-                        torch.cuda.synchronize(device)
+                    synchronize(device)
                     seconds = time.perf_counter() - start
                 start = time.perf_counter()
                 save_png(to_uint8(result), Path(folder) / "result.png")

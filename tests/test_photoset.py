@@ -1,5 +1,7 @@
 """The photo-set builder's filters, de-duplication and credits, on generated files (no package is fetched)."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -33,7 +35,7 @@ def test_the_largest_of_near_duplicates_is_kept_and_excluded_lookalikes_dropped(
     photo(1).resize((1600, 1200)).save(root / "a_large.jpg", quality=90)  # the same picture, larger
     photo(2).save(root / "b.png")
     Image.new("RGB", (800, 600), (30, 30, 30)).save(root / "logo.png")
-    report = {}
+    report = Counter()
     found = pictures(tmp_path, "pkg", report)
     assert sorted(p.name.split("/")[-1] for p in found) == ["a.jpg", "a_large.jpg", "b.png"]
     assert report == {"drawing": 1}

@@ -13,15 +13,14 @@ from pathlib import Path
 import torch
 
 from neuralpatch.files import atomic_write
-from neuralpatch.module import EXPORT_KEY, read_checkpoint
+from neuralpatch.module import EXPORT_KEY, generator_weights, read_checkpoint
 
 
 def export_generator(checkpoint: str | Path, output: str | Path) -> int:
     """Writes the generator of a train.py ``checkpoint`` to ``output``; returns its size in bytes."""
     state = read_checkpoint(checkpoint, "checkpoint")
-    prefix = "generator."
-    weights = {key[len(prefix):]: value.half() if value.is_floating_point() else value
-               for key, value in state["state_dict"].items() if key.startswith(prefix)}
+    weights = {key: value.half() if value.is_floating_point() else value
+               for key, value in generator_weights(state).items()}
     export = {EXPORT_KEY: state["hyper_parameters"]["generator"], "state_dict": weights}
     atomic_write(Path(output), lambda temporary: torch.save(export, temporary))
     return Path(output).stat().st_size

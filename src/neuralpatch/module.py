@@ -150,6 +150,12 @@ def read_checkpoint(path: str | Path, setting: str, export: bool = False) -> dic
     return state
 
 
+def generator_weights(state: dict) -> dict[str, Tensor]:
+    """The generator's state dict inside a train.py checkpoint's contents."""
+    prefix = "generator."
+    return {key[len(prefix):]: value for key, value in state["state_dict"].items() if key.startswith(prefix)}
+
+
 def load_generator(checkpoint: str | Path, map_location: str | torch.device = "cpu",
                    setting: str = "content checkpoint") -> ContentGenerator:
     """Rebuilds the trained content generator (eval mode, float32) from a training checkpoint or a generator
@@ -158,7 +164,6 @@ def load_generator(checkpoint: str | Path, map_location: str | torch.device = "c
     if EXPORT_KEY in state:
         generator, weights = ContentGenerator(**state[EXPORT_KEY]), state["state_dict"]
     else:
-        generator, prefix = ContentGenerator(**state["hyper_parameters"]["generator"]), "generator."
-        weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+        generator, weights = ContentGenerator(**state["hyper_parameters"]["generator"]), generator_weights(state)
     generator.load_state_dict(weights)  # copied into float32 parameters
     return generator.eval().requires_grad_(False).to(map_location)

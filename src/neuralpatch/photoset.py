@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,8 +73,6 @@ def near_duplicate(a: int, b: int, bits: int = 6) -> bool:
 
 def fetch(package: str, folder: Path) -> Path:
     """Downloads and unpacks ``package`` into ``folder/<package>``; returns that folder."""
-    if package.startswith(RESERVED):
-        raise InputError(f"{package} is reserved for independent evaluation (developers' guide): never train on it")
     target = folder / package
     target.mkdir(parents=True)
     done = subprocess.run(["apt-get", "download", package], cwd=folder, capture_output=True, text=True)
@@ -110,7 +109,7 @@ def credit(stanzas: list[tuple[list[str], str, str]], name: str) -> tuple[str, s
     return found
 
 
-def pictures(root: Path, package: str, report: dict[str, int]) -> list[Picture]:
+def pictures(root: Path, package: str, report: Counter) -> list[Picture]:
     """The photographs unpacked in ``root``; ``report`` counts the rejected by reason."""
     found = []
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
@@ -119,25 +118,24 @@ def pictures(root: Path, package: str, report: dict[str, int]) -> list[Picture]:
         if verdict is None:
             found.append(Picture(package, path, str(path.relative_to(root)), *image.size, fingerprint(image)))
         else:
-            reason = verdict.split(" (")[0]
-            report[reason] = report.get(reason, 0) + 1
+            report[verdict.split(" (")[0]] += 1
     return found
 
 
-def deduplicate(found: list[Picture], excluded: list[int], report: dict[str, int]) -> list[Picture]:
+def deduplicate(found: list[Picture], excluded: list[int], report: Counter) -> list[Picture]:
     """The largest of each group of near-duplicates, none like an ``excluded`` fingerprint."""
     kept: list[Picture] = []
     for picture in sorted(found, key=lambda p: p.width * p.height, reverse=True):
         if any(near_duplicate(picture.fingerprint, other) for other in excluded):
-            report["like an excluded photo"] = report.get("like an excluded photo", 0) + 1
+            report["like an excluded photo"] += 1
         elif any(near_duplicate(picture.fingerprint, other.fingerprint) for other in kept):
-            report["duplicate"] = report.get("duplicate", 0) + 1
+            report["duplicate"] += 1
         else:
             kept.append(picture)
     return kept
 
 
-def build(output: Path, packages: list[str], exclude_like: Path | None = None) -> tuple[list[Picture], dict[str, int]]:
+def build(output: Path, packages: list[str], exclude_like: Path | None = None) -> tuple[list[Picture], Counter]:
     """Fetches ``packages`` and writes their photographs and CREDITS.md to ``output``; returns (photos, rejects)."""
     for package in packages:
         if package.startswith(RESERVED):
@@ -147,7 +145,7 @@ def build(output: Path, packages: list[str], exclude_like: Path | None = None) -
         for path in sorted(p for p in exclude_like.iterdir() if p.suffix.lower() in SUFFIXES):
             excluded.append(fingerprint(open_image(path)))
     output.mkdir(parents=True, exist_ok=True)
-    report: dict[str, int] = {}
+    report: Counter = Counter()
     with tempfile.TemporaryDirectory() as folder:
         found, stanzas = [], {}
         for package in packages:

