@@ -2,6 +2,9 @@
 batches, one image.
 
     python benchmarks/plot_training.py outputs/train/<run>/csv/version_0/metrics.csv docs/training/curves.png
+
+A resumed run logs a new version: pass each version's metrics.csv in order. A later version replaces the rows
+of earlier ones from its first step on (the batches after the resumed checkpoint that were thrown away).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ PANELS = [("generator", ["train/loss_rec", "train/loss_g"]), ("adversarial", ["t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("metrics", type=Path)
+    parser.add_argument("metrics", type=Path, nargs="+", help="metrics.csv of each version, in order")
     parser.add_argument("output", type=Path)
     args = parser.parse_args()
     import matplotlib
@@ -24,7 +27,11 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = list(csv.DictReader(args.metrics.open()))
+    rows = []
+    for metrics in args.metrics:
+        resumed = list(csv.DictReader(metrics.open()))
+        first = min((int(row["step"]) for row in resumed), default=0)
+        rows = [row for row in rows if int(row["step"]) < first] + resumed
     figure, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.6))
     for axis, (title, keys) in zip(axes, PANELS):
         for key in keys:

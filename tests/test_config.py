@@ -80,7 +80,7 @@ def test_logger_options(compose_config, option):
 @pytest.mark.parametrize("option", options("callbacks"))
 def test_callback_options(compose_config, option):
     callbacks = [instantiate(c) for c in (compose_config(overrides=[f"callbacks={option}"]).get("callbacks") or {}).values()]
-    expected = {"default": ["ModelCheckpoint", "SynthesisCallback"], "none": []}[option]
+    expected = {"default": ["ModelCheckpoint", "LatestCheckpoint", "SynthesisCallback"], "none": []}[option]
     assert [type(c).__name__ for c in callbacks] == expected
 
 

@@ -79,3 +79,26 @@ def test_16_bit_photos_are_scaled_not_clipped(tmp_path):
     Image.fromarray(grey).save(tmp_path / "grey16.png")
     image = read_image(tmp_path / "grey16.png")
     assert image.shape == (3, 8, 8) and image.max() == pytest.approx(128 / 255)
+
+
+@pytest.mark.parametrize("factor, span", [(1.0, 63), (4.0, 15)])
+def test_crop_covers_the_shorter_side_divided_by_the_scale(factor, span):
+    from neuralpatch.data import random_crop
+
+    columns = torch.arange(128, dtype=torch.float32).expand(3, 64, 128)  # value = column index
+    crop = random_crop(columns, 32, (factor, factor), torch.Generator().manual_seed(0))
+    assert crop.shape == (3, 32, 32)
+    assert (crop[0, 0, -1] - crop[0, 0, 0]).abs() == pytest.approx(span, abs=2)  # columns spanned (a flip reverses)
+
+
+def test_cached_photos_are_decoded_once_and_give_the_same_items(photo_folder, monkeypatch):
+    import neuralpatch.data as data
+
+    files = sorted(p for p in photo_folder.rglob("*.jpg"))
+    plain = data.InpaintingDataset(files, CenterMask(), 32, (1.0, 2.0), repeats=3, seed=5)
+    expected = [plain[i]["image"] for i in range(len(plain))]
+    reads, read_photo = [], data.read_photo
+    monkeypatch.setattr(data, "read_photo", lambda path: reads.append(path) or read_photo(path))
+    cached = data.InpaintingDataset(files, CenterMask(), 32, (1.0, 2.0), repeats=3, seed=5, cache=True)
+    assert all(torch.equal(cached[i]["image"], expected[i]) for i in range(len(cached)))
+    assert sorted(reads) == files  # 12 items, 4 decodes

@@ -245,7 +245,7 @@ def test_a_resumed_run_continues_its_own_folder(tmp_path):
     assert not (tmp_path / "outputs").exists()  # no second run folder
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert state["global_step"] == 8
-    [checkpoint_state] = [v for k, v in state["callbacks"].items() if k.startswith("ModelCheckpoint")]
+    [checkpoint_state] = [v for k, v in state["callbacks"].items() if "'monitor': 'val/psnr'" in k]
     best = sorted((run / "checkpoints").glob("best-*.ckpt"))
     assert len(best) == 1 and checkpoint_state["best_model_path"] == str(best[0])  # one best, tracked across runs
     assert (run / ".hydra" / "config.yaml").is_file() and list((run / ".hydra").glob("resumed_*/config.yaml"))

@@ -11,6 +11,7 @@ from neuralpatch.files import InputError
 from neuralpatch.callbacks import RunProgressBar
 from neuralpatch.export import export_generator
 from neuralpatch.module import ContentModule, load_generator
+from neuralpatch.networks import ContentGenerator
 from neuralpatch.train import train
 
 
@@ -40,6 +41,17 @@ def test_cpu_training_writes_a_checkpoint_that_resumes(compose_config, tmp_path)
     assert min(metric_steps(resumed_dir)) > max(metric_steps(tmp_path))
 
 
+def test_last_checkpoint_is_the_latest_validation_not_the_best(compose_config, tmp_path, monkeypatch):
+    def flat_validation(self, batch, batch_idx):  # val/psnr never improves after the first validation
+        self.log("val/psnr", 10.0, batch_size=batch["image"].shape[0])
+
+    monkeypatch.setattr(ContentModule, "validation_step", flat_validation)
+    train(compose_config(overrides=[*TINY, "logger=none", "trainer.max_steps=6"]))  # validation at step 4 only
+    [best] = (tmp_path / "checkpoints").glob("best-*.ckpt")
+    assert torch.load(best, weights_only=True)["global_step"] == 4
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6  # the end
+
+
 def test_checkpoint_alone_rebuilds_the_generator(compose_config, tmp_path):
     train(compose_config(overrides=[*TINY, "logger=none", "trainer.max_steps=2"]))
     alone = tmp_path / "alone"
@@ -57,6 +69,25 @@ def test_checkpoint_alone_rebuilds_the_generator(compose_config, tmp_path):
     exported = load_generator(alone / "content.pt")
     assert torch.allclose(exported(image, mask), module.generator(image, mask), atol=1e-2)
     assert not torch.equal(exported(image, mask), module.generator(image, mask))  # it was rounded
+
+
+def test_export_keeps_what_half_precision_cannot_hold(tmp_path):
+    architecture = dict(image_size=32, base_channels=8, bottleneck=32)
+    generator = ContentGenerator(**architecture).eval()
+    with torch.no_grad():  # activations ×1000 into a BatchNorm whose running variance (×1e6) passes float16's 65504,
+        generator.decoder[0].weight.mul_(1000)  # as seen after a GPU run; the network computes the same function
+        generator.decoder[1].running_mean.mul_(1000)
+        generator.decoder[1].running_var.mul_(1e6)
+    weights = {f"generator.{key}": value for key, value in generator.state_dict().items()}
+    torch.save({"state_dict": weights, "hyper_parameters": {"generator": architecture}}, tmp_path / "wide.ckpt")
+    export_generator(tmp_path / "wide.ckpt", tmp_path / "wide.pt")
+    image, mask = torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32)
+    assert torch.allclose(load_generator(tmp_path / "wide.pt")(image, mask), generator(image, mask), atol=1e-2)
+    exported = torch.load(tmp_path / "wide.pt", weights_only=True)
+    exported["state_dict"]["decoder.1.running_var"] = exported["state_dict"]["decoder.1.running_var"].half()
+    torch.save(exported, tmp_path / "overflowed.pt")  # what the export wrote before it checked
+    with pytest.raises(InputError, match=r"overflowed.pt holds non-finite values in decoder.1.running_var"):
+        load_generator(tmp_path / "overflowed.pt")
 
 
 def _tiny_module(**kwargs) -> ContentModule:

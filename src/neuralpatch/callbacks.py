@@ -1,13 +1,14 @@
-"""The optimization callback (neural patch synthesis with the generator being trained as content prior) and the
-training run's progress bar."""
+"""The optimization callback (neural patch synthesis with the generator being trained as content prior), the
+training run's progress bar and its latest checkpoint."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from torchvision.utils import make_grid
 
 from neuralpatch.metrics import hole_metrics
@@ -86,3 +87,18 @@ class RunProgressBar(TQDMProgressBar):
         if self._should_update(done, self.train_progress_bar.total):
             self.train_progress_bar.n = done
             self.train_progress_bar.set_postfix(self.get_metrics(trainer, module))
+
+
+class LatestCheckpoint(ModelCheckpoint):
+    """``last.ckpt``: the training state at every validation and where training stops (max_steps, max_time), what
+    ``ckpt_path=`` resumes from. Lightning's own ``save_last`` only follows the saves of the best checkpoint."""
+
+    def __init__(self, dirpath: str, filename: str = "last"):
+        super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1, enable_version_counter=False)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dirpath) / f"{self.filename}{self.FILE_EXTENSION}"
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)

@@ -55,14 +55,15 @@ def list_images(root: str | Path) -> list[Path]:
 
 
 def random_crop(image: Tensor, size: int, scale: Sequence[float], generator: torch.Generator | None) -> Tensor:
-    """Rescale so the shorter side is ``size·s`` (s ~ U(scale)), then crop ``size²`` and flip at random."""
+    """A ``size²`` crop of the photo rescaled so its shorter side is ``size·s`` (s ~ U(scale)), flipped at random.
+    Only the crop is resampled (antialiased), so a large photo costs no more than a small one."""
     low, high = scale
     factor = low + (high - low) * torch.rand((), generator=generator).item()
-    image = TF.resize(image, [max(size, round(size * factor))], antialias=True)  # shorter side
     height, width = image.shape[-2:]
-    top = int(torch.randint(0, height - size + 1, (), generator=generator))
-    left = int(torch.randint(0, width - size + 1, (), generator=generator))
-    image = TF.crop(image, top, left, size, size)
+    side = max(1, round(min(height, width) / max(1.0, factor)))  # the crop's side in the photo's pixels
+    top = int(torch.randint(0, height - side + 1, (), generator=generator))
+    left = int(torch.randint(0, width - side + 1, (), generator=generator))
+    image = TF.resized_crop(image, top, left, side, side, [size, size], antialias=True)
     if torch.rand((), generator=generator).item() < 0.5:
         image = TF.horizontal_flip(image)
     return image
@@ -73,31 +74,39 @@ class InpaintingDataset(Dataset):
 
     ``seed=None``: crops and masks come from the global RNG (training; Lightning seeds workers).
     ``seed=int``: item ``i`` is a pure function of ``seed + i`` (validation is identical run to run).
+    ``cache``: keep each decoded photo (uint8) in memory, per worker process: for sets that fit in RAM.
     """
 
     def __init__(self, files: Sequence[Path], masks: MaskGenerator, image_size: int, scale: Sequence[float],
-                 repeats: int = 1, seed: int | None = None):
+                 repeats: int = 1, seed: int | None = None, cache: bool = False):
         self.files, self.masks, self.image_size = list(files), masks, image_size
-        self.scale, self.repeats, self.seed = tuple(scale), repeats, seed
+        self.scale, self.repeats, self.seed, self.cache = tuple(scale), repeats, seed, cache
+        self._decoded: dict[int, Tensor] = {}  # photo position → [3,H,W] uint8, when caching
 
     def __len__(self) -> int:
         return len(self.files) * self.repeats
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         generator = None if self.seed is None else torch.Generator().manual_seed(self.seed + index)
-        image = self._load(index)
-        image = random_crop(image, self.image_size, self.scale, generator)  # [3,S,S]
+        photo = self._load(index)  # [3,H,W] uint8
+        image = random_crop(photo, self.image_size, self.scale, generator).float() / 255  # [3,S,S]
         mask = self.masks(self.image_size, self.image_size, generator)  # [1,S,S]
         return {"image": image, "mask": mask}
 
     def _load(self, index: int) -> Tensor:
-        """Reads photo ``index``; a file that fails to decode is reported and replaced by the next one."""
+        """Photo ``index`` as ``[3,H,W]`` uint8; a file that fails to decode is reported and replaced by the next."""
         for offset in range(len(self.files)):
-            path = self.files[(index + offset) % len(self.files)]
+            position = (index + offset) % len(self.files)
+            if position in self._decoded:
+                return self._decoded[position]
             try:
-                return read_image(path)
+                photo = torch.from_numpy(read_photo(self.files[position])).permute(2, 0, 1)
             except InputError as error:
-                log.warning(f"cannot decode {path} ({error}); using the next photo instead")
+                log.warning(f"cannot decode {self.files[position]} ({error}); using the next photo instead")
+                continue
+            if self.cache:
+                self._decoded[position] = photo
+            return photo
         raise RuntimeError("no photo of the dataset could be decoded")
 
 
@@ -107,12 +116,12 @@ class InpaintingDataModule(L.LightningDataModule):
     def __init__(self, masks: MaskGenerator, root: str | None = None, val_root: str | None = None,
                  val_fraction: float = 0.2, image_size: int = 128, scale: Sequence[float] = (1.0, 2.0),
                  train_repeats: int = 1, val_crops: int = 1, batch_size: int = 16, num_workers: int = 4,
-                 seed: int = 0):
+                 seed: int = 0, cache: bool = False):
         super().__init__()
         self.masks, self.root, self.val_root = masks, root, val_root
         self.val_fraction, self.image_size, self.scale = val_fraction, image_size, tuple(scale)
         self.train_repeats, self.val_crops, self.seed = train_repeats, val_crops, seed
-        self.batch_size, self.num_workers = batch_size, num_workers
+        self.batch_size, self.num_workers, self.cache = batch_size, num_workers, cache
         self._split: tuple[list[Path], list[Path]] | None = None
 
     def split(self) -> tuple[list[Path], list[Path]]:
@@ -145,8 +154,10 @@ class InpaintingDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         train_files, val_files = self.split()
-        self.train_set = InpaintingDataset(train_files, self.masks, self.image_size, self.scale, self.train_repeats)
-        self.val_set = InpaintingDataset(val_files, self.masks, self.image_size, self.scale, self.val_crops, seed=self.seed)
+        self.train_set = InpaintingDataset(train_files, self.masks, self.image_size, self.scale, self.train_repeats,
+                                           cache=self.cache)
+        self.val_set = InpaintingDataset(val_files, self.masks, self.image_size, self.scale, self.val_crops,
+                                         seed=self.seed, cache=self.cache)
         log.info(f"data: {len(train_files)} train photos ({len(self.train_set)} crops/epoch), "
                  f"{len(val_files)} validation photos ({len(self.val_set)} fixed crops)")
 

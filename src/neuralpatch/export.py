@@ -1,4 +1,5 @@
-"""The generator alone, in half precision, with its architecture: what inference needs from a checkpoint.
+"""The generator alone, in half precision (float32 for a tensor that exceeds its range), with its architecture:
+what inference needs from a checkpoint.
 
     python -m neuralpatch.export outputs/train/<run>/checkpoints/last.ckpt content.pt
 
@@ -11,16 +12,25 @@ import argparse
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from neuralpatch.files import atomic_write
 from neuralpatch.module import EXPORT_KEY, generator_weights, read_checkpoint
 
 
+def half_if_it_fits(value: Tensor) -> Tensor:
+    """Half precision, unless that turns a finite value infinite (float16 ends at 65504: a BatchNorm running
+    variance after the fully-connected bottleneck can be larger); then the tensor stays float32."""
+    if not value.is_floating_point():
+        return value
+    half = value.half()
+    return half if bool(torch.isfinite(half).all()) or not bool(torch.isfinite(value).all()) else value.float()
+
+
 def export_generator(checkpoint: str | Path, output: str | Path) -> int:
     """Writes the generator of a train.py ``checkpoint`` to ``output``; returns its size in bytes."""
     state = read_checkpoint(checkpoint, "checkpoint")
-    weights = {key: value.half() if value.is_floating_point() else value
-               for key, value in generator_weights(state).items()}
+    weights = {key: half_if_it_fits(value) for key, value in generator_weights(state).items()}
     export = {EXPORT_KEY: state["hyper_parameters"]["generator"], "state_dict": weights}
     atomic_write(Path(output), lambda temporary: torch.save(export, temporary))
     return Path(output).stat().st_size

@@ -165,5 +165,10 @@ def load_generator(checkpoint: str | Path, map_location: str | torch.device = "c
         generator, weights = ContentGenerator(**state[EXPORT_KEY]), state["state_dict"]
     else:
         generator, weights = ContentGenerator(**state["hyper_parameters"]["generator"]), generator_weights(state)
+    broken = next((key for key, value in weights.items()
+                   if value.is_floating_point() and not value.isfinite().all()), None)
+    if broken is not None:
+        raise InputError(f"{setting} {checkpoint} holds non-finite values in {broken}; re-export it from its .ckpt "
+                         "(python -m neuralpatch.export) or pass another checkpoint")
     generator.load_state_dict(weights)  # copied into float32 parameters
     return generator.eval().requires_grad_(False).to(map_location)

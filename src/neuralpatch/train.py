@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from neuralpatch.callbacks import RunProgressBar
+from neuralpatch.callbacks import LatestCheckpoint, RunProgressBar
 from neuralpatch.module import read_checkpoint
 from neuralpatch.runs import instantiate_checked
 
@@ -63,10 +63,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @rank_zero_only
 def report(trainer: L.Trainer, metrics: dict[str, float]) -> None:
-    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
-    if checkpoint is not None:
-        log.info(f"checkpoints: last {checkpoint.last_model_path or '-'}, best {checkpoint.best_model_path or '-'} "
-                 f"(val/psnr {float(checkpoint.best_model_score or float('nan')):.2f} dB)")
+    for checkpoint in (c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)):
+        if isinstance(checkpoint, LatestCheckpoint):
+            log.info(f"checkpoint where training stopped: {checkpoint.path}")
+        else:
+            log.info(f"best checkpoint on {checkpoint.monitor}: {checkpoint.best_model_path or '-'} "
+                     f"({float(checkpoint.best_model_score or float('nan')):.4g})")
     for logger in trainer.loggers:
         log.info(f"logs ({type(logger).__name__}): {logger.log_dir or logger.save_dir}")
     log.info(f"run folder: {trainer.default_root_dir}; final metrics: "
