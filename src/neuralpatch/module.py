@@ -55,7 +55,8 @@ class ContentModule(L.LightningModule):
 
     def __init__(self, generator: dict, discriminator: dict, lambda_rec: float = 0.999, lambda_adv: float = 0.001,
                  border: int = 4, border_weight: float = 10.0, lr_g: float = 2e-3, lr_d: float = 2e-4,
-                 betas: tuple[float, float] = (0.5, 0.999), gradient_clip: float | None = None, sample_images: int = 8):
+                 betas: tuple[float, float] = (0.5, 0.999), gradient_clip: float | None = None, sample_images: int = 8,
+                 val_judge: bool = True):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -64,6 +65,9 @@ class ContentModule(L.LightningModule):
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.val_ssim = MeanMetric()
         self.val_l1 = MeanMetric()
+        self.val_judge = MeanMetric()
+        self._judge: list[torch.nn.Module] = []  # evaluate.py's judge, built in setup; a list keeps its weights out
+        # of the checkpoints and out of DDP
 
     def configure_optimizers(self):
         betas = tuple(self.hparams.betas)
@@ -115,10 +119,34 @@ class ContentModule(L.LightningModule):
         self.val_psnr(filled[hole], image[hole])
         self.val_ssim.update((ssim_map * hole).sum() / pixels.clamp_min(1), weight=pixels)
         self.val_l1.update((filled - image).abs()[hole].mean(), weight=pixels)
-        self.log_dict({"val/psnr": self.val_psnr, "val/ssim": self.val_ssim, "val/l1": self.val_l1},
-                      prog_bar=True, batch_size=image.shape[0])
+        metrics = {"val/psnr": self.val_psnr, "val/ssim": self.val_ssim, "val/l1": self.val_l1}
+        if self.hparams.val_judge:
+            self._update_judge(filled, image, mask)
+            metrics["val/judge"] = self.val_judge
+        self.log_dict(metrics, prog_bar=True, batch_size=image.shape[0])
         if batch_idx == 0 and not self.trainer.sanity_checking:
             self._log_samples(image, mask, prediction, filled)
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.val_judge:
+            self._judge_network()  # a missing package fails here, not at the first validation
+
+    def _judge_network(self) -> torch.nn.Module:
+        if not self._judge:
+            from neuralpatch.perceptual import Lite0Distance
+
+            try:
+                self._judge.append(Lite0Distance().eval())
+            except RuntimeError as error:
+                raise InputError(f"model.val_judge=true: {error}; or set model.val_judge=false") from None
+        return self._judge[0].to(self.device)
+
+    def _update_judge(self, filled: Tensor, image: Tensor, mask: Tensor) -> None:
+        """The perceptual distance of evaluate.py's offline judge (EfficientNet-Lite0), per crop, over the hole."""
+        judge = self._judge_network()
+        with torch.autocast(self.device.type, enabled=False):
+            for i in range(image.shape[0]):
+                self.val_judge.update(judge(filled[i : i + 1].float(), image[i : i + 1].float(), mask[i : i + 1]))
 
     def _log_samples(self, image: Tensor, mask: Tensor, prediction: Tensor, filled: Tensor) -> None:
         n = min(self.hparams.sample_images, image.shape[0])
