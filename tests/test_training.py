@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,6 +60,14 @@ def test_last_checkpoint_is_the_latest_validation_not_the_best(compose_config, t
     [best] = (tmp_path / "checkpoints").glob("best-*.ckpt")
     assert torch.load(best, weights_only=True)["global_step"] == 4
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6  # the end
+
+
+def test_a_run_ending_on_a_validation_writes_last_once_there(compose_config, tmp_path, monkeypatch):
+    saves, save = [], L.Trainer.save_checkpoint
+    monkeypatch.setattr(L.Trainer, "save_checkpoint", lambda self, path, *a, **k: saves.append(
+        (Path(path).name, self.global_step)) or save(self, path, *a, **k))
+    train(compose_config(overrides=[*TINY, "logger=none", "trainer.max_steps=8"]))  # validations at steps 4 and 8
+    assert [step for name, step in saves if name == "last.ckpt"] == [4, 8]
 
 
 def test_checkpoint_alone_rebuilds_the_generator(compose_config, tmp_path):

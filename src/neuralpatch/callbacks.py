@@ -4,7 +4,6 @@ training run's progress bar and its latest checkpoint."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import lightning as L
 import torch
@@ -96,9 +95,6 @@ class LatestCheckpoint(ModelCheckpoint):
     def __init__(self, dirpath: str, filename: str = "last"):
         super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1, enable_version_counter=False)
 
-    @property
-    def path(self) -> Path:
-        return Path(self.dirpath) / f"{self.filename}{self.FILE_EXTENSION}"
-
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.path)
+        if not self._should_skip_saving_checkpoint(trainer):  # skips a step the last validation saved already
+            self._save_none_monitor_checkpoint(trainer, self._monitor_candidates(trainer))

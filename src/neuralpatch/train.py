@@ -65,7 +65,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def report(trainer: L.Trainer, metrics: dict[str, float]) -> None:
     for checkpoint in (c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)):
         if isinstance(checkpoint, LatestCheckpoint):
-            log.info(f"checkpoint where training stopped: {checkpoint.path}")
+            log.info(f"checkpoint where training stopped: {checkpoint.best_model_path or '-'}")
         else:
             log.info(f"best checkpoint on {checkpoint.monitor}: {checkpoint.best_model_path or '-'} "
                      f"({float(checkpoint.best_model_score or float('nan')):.4g})")
