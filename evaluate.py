@@ -6,7 +6,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from neuralpatch.evaluation import evaluate
+from neuralpatch.evaluation.run import evaluate
 from neuralpatch.runs import register_resolvers, script
 
 register_resolvers()  # ${run_folder:...} in the configs' hydra sections

@@ -6,7 +6,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from neuralpatch.inpaint_files import inpaint_files
+from neuralpatch.synthesis.inpaint_files import inpaint_files
 from neuralpatch.runs import register_resolvers, script
 
 register_resolvers()  # ${run_folder:...} in the configs' hydra sections

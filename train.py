@@ -4,7 +4,7 @@ import hydra
 from omegaconf import DictConfig
 
 from neuralpatch.runs import register_resolvers, script
-from neuralpatch.train import train
+from neuralpatch.training.run import train
 
 register_resolvers()  # ${run_folder:...} in the configs' hydra sections
 

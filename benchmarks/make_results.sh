@@ -19,7 +19,7 @@ compare() {  # name, images, evaluate.py arguments...
   python evaluate.py "${common[@]}" "method=$methods" "hydra.run.dir=$dir/0"
   python evaluate.py "${common[@]}" synthesis=paper "method=[nps]" "hydra.run.dir=$dir/1"
   python evaluate.py "${common[@]}" synthesis=authors "method=[nps]" "hydra.run.dir=$dir/2"
-  python -m neuralpatch.aggregate "$dir" > /dev/null
+  python -m neuralpatch.evaluation.multirun "$dir" > /dev/null
   cp "$dir/ablation.md" "$out/$name.md"
   python - "$dir" "$out/$name.png" <<'PY'
 import sys

@@ -22,12 +22,12 @@ import torch
 import yaml
 from hydra.utils import instantiate
 
-from neuralpatch.evaluation import square_crop
-from neuralpatch.masks import CenterMask, IrregularMask
-from neuralpatch.metrics import hole_metrics
-from neuralpatch.perceptual import Lite0Distance
-from neuralpatch.synthesis import Synthesizer
-from neuralpatch.texture import build_texture_network
+from neuralpatch.evaluation.run import square_crop
+from neuralpatch.training.masks import CenterMask, IrregularMask
+from neuralpatch.metrics.hole import hole_metrics
+from neuralpatch.metrics.perceptual import Lite0Distance
+from neuralpatch.synthesis.synthesizer import Synthesizer
+from neuralpatch.synthesis.texture import build_texture_network
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 COLUMNS = ["setting", "masks", "images", "judge", "sharpness", "psnr", "seconds"]

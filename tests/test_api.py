@@ -10,8 +10,8 @@ import neuralpatch
 from conftest import CONF
 from neuralpatch.api import DEFAULT_TEXTURE
 from neuralpatch.files import InputError
-from neuralpatch.synthesis import Synthesizer
-from neuralpatch.texture import random_vgg19
+from neuralpatch.synthesis.synthesizer import Synthesizer
+from neuralpatch.synthesis.texture import random_vgg19
 
 
 @pytest.fixture(scope="module")
@@ -60,5 +60,5 @@ def test_api_defaults_are_the_configs_defaults():
     signature = inspect.signature(Synthesizer.__init__).parameters
     for key, value in {**cfg.synthesis, **cfg.pyramid}.items():
         assert signature[key].default == value, key
-    assert cfg.prior._target_ == "neuralpatch.priors.OpenCVPrior" and cfg.prior.algorithm == "telea"
+    assert cfg.prior._target_ == "neuralpatch.synthesis.priors.OpenCVPrior" and cfg.prior.algorithm == "telea"
     assert {k: cfg.texture[k] for k in DEFAULT_TEXTURE} == DEFAULT_TEXTURE

@@ -6,12 +6,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from conftest import CONF, TINY
-from neuralpatch.data import InpaintingDataModule, samples_dir
-from neuralpatch.masks import CenterMask, MixedMask
-from neuralpatch.module import ContentModule
-from neuralpatch.synthesis import build_synthesizer
-from neuralpatch.texture import build_texture_network
-from neuralpatch.train import is_distributed, strategy
+from neuralpatch.training.data import InpaintingDataModule, samples_dir
+from neuralpatch.training.masks import CenterMask, MixedMask
+from neuralpatch.training.module import ContentModule
+from neuralpatch.synthesis.synthesizer import build_synthesizer
+from neuralpatch.synthesis.texture import build_texture_network
+from neuralpatch.training.run import is_distributed, strategy
 
 
 def options(group: str) -> list[str]:
@@ -131,7 +131,7 @@ def test_contract_command_composes_ddp(compose_config):
 def test_presets_set_the_papers_and_the_authors_settings(compose_config):
     paper = compose_config("inpaint", ["synthesis=paper"])
     assert (paper.synthesis.alpha, paper.synthesis.beta, paper.synthesis.normalize) == (5e-6, 5e-6, False)
-    assert (paper.synthesis.iterations, paper.pyramid.levels, paper.prior._target_) == (100, 3, "neuralpatch.priors.MeanPrior")
+    assert (paper.synthesis.iterations, paper.pyramid.levels, paper.prior._target_) == (100, 3, "neuralpatch.synthesis.priors.MeanPrior")
     authors = compose_config("inpaint", ["synthesis=authors"])
     assert list(authors.texture.layers) == ["relu4_1"] and authors.synthesis.content_layer == "relu4_2"
     assert (authors.synthesis.alpha, authors.synthesis.pixel_weight, authors.synthesis.beta) == (1e-4, 20.0, 1e-4)

@@ -14,13 +14,13 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from conftest import CONF, ROOT, TINY
-from neuralpatch.evaluation import evaluate
+from neuralpatch.evaluation.run import evaluate
 from neuralpatch.files import InputError, read_mask, read_photo
-from neuralpatch.inpaint_files import inpaint_files
-from neuralpatch.loggers import wandb_logger
+from neuralpatch.synthesis.inpaint_files import inpaint_files
+from neuralpatch.training.loggers import wandb_logger
 from neuralpatch.runs import run_folder
-from neuralpatch.synthesis import Synthesizer
-from neuralpatch.train import train
+from neuralpatch.synthesis.synthesizer import Synthesizer
+from neuralpatch.training.run import train
 
 FAST = ["texture=random", "synthesis.iterations=2", "synthesis.line_search=null", "pyramid.levels=2", "device=cpu"]
 

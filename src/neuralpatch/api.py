@@ -16,9 +16,9 @@ from PIL import Image
 from torch import Tensor
 
 from neuralpatch.files import InputError, from_uint8, mask_from_image, resolve_device, to_8bit, to_uint8
-from neuralpatch.priors import OpenCVPrior
-from neuralpatch.synthesis import Prior, Synthesizer
-from neuralpatch.texture import build_texture_network
+from neuralpatch.synthesis.priors import OpenCVPrior
+from neuralpatch.synthesis.synthesizer import Prior, Synthesizer
+from neuralpatch.synthesis.texture import build_texture_network
 
 DEFAULT_TEXTURE = {"name": "vgg19", "layers": ["relu3_1", "relu4_1"]}
 

@@ -15,6 +15,8 @@ from torch import Tensor
 
 log = logging.getLogger(__name__)
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}  # photos read from folders (training, inpainting)
+
 
 class InputError(Exception):
     """Bad input or setting: the message is one line naming the file or value and what to do."""

@@ -1,6 +1,6 @@
 """A training photo set anyone can rebuild offline from Debian's wallpaper packages.
 
-    python -m neuralpatch.photoset data/photoset [--packages mate-backgrounds ...] [--exclude-like DIR]
+    python -m neuralpatch.training.photoset data/photoset [--packages mate-backgrounds ...] [--exclude-like DIR]
 
 Downloads each package with ``apt-get download``, unpacks it with ``dpkg-deb``, keeps the photographs (no
 drawings, logos or flat gradients: see ``photo_verdict``), drops near-duplicates (the same picture at several
@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neuralpatch.files import InputError, atomic_write, open_image
+from neuralpatch.files import IMAGE_SUFFIXES, InputError, atomic_write, open_image
 
 PACKAGES = ["mate-backgrounds", "gnome-backgrounds", "lomiri-wallpapers", "lomiri-wallpapers-16.04",
             "lomiri-wallpapers-20.04", "ukui-wallpapers", "sway-backgrounds"]
 RESERVED = ("plasma-workspace-wallpapers", "opencv-doc", "libopencv-doc", "opencv-data")  # evaluation only
-SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 MIN_SIDE = 512  # px: smaller pictures are icons or thumbnails
 
 
@@ -112,7 +111,7 @@ def credit(stanzas: list[tuple[list[str], str, str]], name: str) -> tuple[str, s
 def pictures(root: Path, package: str, report: Counter) -> list[Picture]:
     """The photographs unpacked in ``root``; ``report`` counts the rejected by reason."""
     found = []
-    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
         image = open_image(path)
         verdict = photo_verdict(image)
         if verdict is None:
@@ -142,7 +141,7 @@ def build(output: Path, packages: list[str], exclude_like: Path | None = None) -
             raise InputError(f"{package} is reserved for independent evaluation (developers' guide): never train on it")
     excluded = []
     if exclude_like is not None:
-        for path in sorted(p for p in exclude_like.iterdir() if p.suffix.lower() in SUFFIXES):
+        for path in sorted(p for p in exclude_like.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             excluded.append(fingerprint(open_image(path)))
     output.mkdir(parents=True, exist_ok=True)
     report: Counter = Counter()

@@ -16,7 +16,8 @@ from torchmetrics.image import PeakSignalNoiseRatio
 from torchvision.utils import make_grid, save_image
 
 from neuralpatch.files import InputError
-from neuralpatch.networks import ContentGenerator, Discriminator, composite
+from neuralpatch.synthesis.holes import composite
+from neuralpatch.training.networks import ContentGenerator, Discriminator
 
 
 def hole_weights(mask: Tensor, border: int, border_weight: float) -> Tensor:
@@ -133,7 +134,7 @@ class ContentModule(L.LightningModule):
 
     def _judge_network(self) -> torch.nn.Module:
         if not self._judge:
-            from neuralpatch.perceptual import Lite0Distance
+            from neuralpatch.metrics.perceptual import Lite0Distance
 
             try:
                 self._judge.append(Lite0Distance().eval())
@@ -155,7 +156,7 @@ class ContentModule(L.LightningModule):
         log_image(self.trainer, "val/samples", grid, "masked input | prediction | composite | target")
 
 
-EXPORT_KEY = "neuralpatch_generator"  # an export (neuralpatch.export) holds the generator's architecture under it
+EXPORT_KEY = "neuralpatch_generator"  # an export (neuralpatch.training.export) holds the generator's architecture under it
 
 
 def read_checkpoint(path: str | Path, setting: str, export: bool = False) -> dict:
@@ -197,6 +198,6 @@ def load_generator(checkpoint: str | Path, map_location: str | torch.device = "c
                    if value.is_floating_point() and not value.isfinite().all()), None)
     if broken is not None:
         raise InputError(f"{setting} {checkpoint} holds non-finite values in {broken}; re-export it from its .ckpt "
-                         "(python -m neuralpatch.export) or pass another checkpoint")
+                         "(python -m neuralpatch.training.export) or pass another checkpoint")
     generator.load_state_dict(weights)  # copied into float32 parameters
     return generator.eval().requires_grad_(False).to(map_location)

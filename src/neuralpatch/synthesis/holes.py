@@ -11,6 +11,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def composite(prediction: Tensor, image: Tensor, mask: Tensor) -> Tensor:
+    """Prediction inside the hole, the known image outside it."""
+    return mask * prediction + (1 - mask) * image
+
+
 def downsample(image: Tensor, hole: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
     """Box-filtered (image, hole) at ``size``; a coarse pixel whose cell touches the hole is hole, so no hole
     content leaks into the known region."""

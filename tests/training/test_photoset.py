@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from neuralpatch.files import InputError
-from neuralpatch.photoset import build, credit, credits_of, deduplicate, fingerprint, photo_verdict, pictures
+from neuralpatch.training.photoset import build, credit, credits_of, deduplicate, fingerprint, photo_verdict, pictures
 
 
 def photo(seed: int, size=(800, 600)) -> Image.Image:

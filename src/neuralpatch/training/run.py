@@ -12,8 +12,8 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from neuralpatch.callbacks import LatestCheckpoint, RunProgressBar
-from neuralpatch.module import read_checkpoint
+from neuralpatch.training.callbacks import LatestCheckpoint, RunProgressBar
+from neuralpatch.training.module import read_checkpoint
 from neuralpatch.runs import instantiate_checked
 
 log = logging.getLogger(__name__)

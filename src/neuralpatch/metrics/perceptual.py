@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralpatch.files import first_line
-from neuralpatch.texture import efficientnet_lite0
+from neuralpatch.synthesis.texture import efficientnet_lite0
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from neuralpatch.data import InpaintingDataModule, list_images, samples_dir
+from neuralpatch.training.data import InpaintingDataModule, list_images, samples_dir
 from neuralpatch.files import InputError
-from neuralpatch.masks import BoxMask, CenterMask
+from neuralpatch.training.masks import BoxMask, CenterMask
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_shipped_samples_are_credited():
 def test_16_bit_photos_are_scaled_not_clipped(tmp_path):
     from PIL import Image
 
-    from neuralpatch.data import read_image
+    from neuralpatch.training.data import read_image
 
     grey = np.full((8, 8), 32768, np.uint16)  # mid-grey in 16 bits
     Image.fromarray(grey).save(tmp_path / "grey16.png")
@@ -83,7 +83,7 @@ def test_16_bit_photos_are_scaled_not_clipped(tmp_path):
 
 @pytest.mark.parametrize("factor, span", [(1.0, 63), (4.0, 15)])
 def test_crop_covers_the_shorter_side_divided_by_the_scale(factor, span):
-    from neuralpatch.data import random_crop
+    from neuralpatch.training.data import random_crop
 
     columns = torch.arange(128, dtype=torch.float32).expand(3, 64, 128)  # value = column index
     crop = random_crop(columns, 32, (factor, factor), torch.Generator().manual_seed(0))
@@ -92,7 +92,7 @@ def test_crop_covers_the_shorter_side_divided_by_the_scale(factor, span):
 
 
 def test_cached_photos_are_decoded_once_and_give_the_same_items(photo_folder, monkeypatch):
-    import neuralpatch.data as data
+    import neuralpatch.training.data as data
 
     files = sorted(p for p in photo_folder.rglob("*.jpg"))
     plain = data.InpaintingDataset(files, CenterMask(), 32, (1.0, 2.0), repeats=3, seed=5)

@@ -14,11 +14,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from neuralpatch.files import InputError, from_uint8, read_photo
+from neuralpatch.files import IMAGE_SUFFIXES, InputError, from_uint8, read_photo
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 MaskGenerator = Callable[[int, int, "torch.Generator | None"], Tensor]
 
 

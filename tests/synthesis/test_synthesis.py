@@ -6,12 +6,12 @@ import pytest
 import torch
 from torchvision import models
 
-from neuralpatch import texture as texture_module
-from neuralpatch.metrics import hole_metrics
-from neuralpatch.matching import candidate_bank, find_matches, gather_patches, nearest_patches, patch_grid, texture_energy
-from neuralpatch.holes import feather_weights
-from neuralpatch.synthesis import Synthesizer
-from neuralpatch.texture import build_texture_network, random_vgg19, vgg_layer_names
+from neuralpatch.synthesis import texture as texture_module
+from neuralpatch.metrics.hole import hole_metrics
+from neuralpatch.synthesis.matching import candidate_bank, find_matches, gather_patches, nearest_patches, patch_grid, texture_energy
+from neuralpatch.synthesis.holes import feather_weights
+from neuralpatch.synthesis.synthesizer import Synthesizer
+from neuralpatch.synthesis.texture import build_texture_network, random_vgg19, vgg_layer_names
 
 
 def brute_force_matches(features, hole):
@@ -208,7 +208,7 @@ def test_normalized_texture_energy_ignores_the_activation_scale_and_the_patch_co
 
 
 def test_matches_kept_for_a_level_when_rematch_every_is_zero_and_the_bank_built_once(monkeypatch):
-    from neuralpatch import synthesis as synthesis_module
+    from neuralpatch.synthesis import synthesizer as synthesis_module
 
     calls = {"find_matches": 0, "candidate_bank": 0}
 
@@ -257,7 +257,7 @@ def test_holes_far_apart_get_their_own_windows_and_border_holes_are_filled():
 
 
 def test_nearby_parts_of_a_hole_share_a_window():
-    from neuralpatch.holes import hole_windows
+    from neuralpatch.synthesis.holes import hole_windows
 
     hole = torch.zeros(1, 1, 100, 100, dtype=torch.bool)
     hole[..., 40:50, 10:20] = hole[..., 40:50, 60:70] = True  # 40 px apart, each grown by 32 px: they overlap

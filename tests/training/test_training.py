@@ -9,11 +9,11 @@ from torch.utils.data import DataLoader
 import lightning as L
 from conftest import ROOT, TINY
 from neuralpatch.files import InputError
-from neuralpatch.callbacks import RunProgressBar
-from neuralpatch.export import export_generator
-from neuralpatch.module import ContentModule, load_generator
-from neuralpatch.networks import ContentGenerator
-from neuralpatch.train import train
+from neuralpatch.training.callbacks import RunProgressBar
+from neuralpatch.training.export import export_generator
+from neuralpatch.training.module import ContentModule, load_generator
+from neuralpatch.training.networks import ContentGenerator
+from neuralpatch.training.run import train
 
 
 def metric_steps(run_dir) -> list[int]:

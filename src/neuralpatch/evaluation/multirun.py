@@ -1,6 +1,6 @@
 """Aggregates a multirun of evaluate.py into one table and a plot of each metric against the swept setting.
 
-    python -m neuralpatch.aggregate multirun/evaluate/<time>     (also runs by itself at the end of a sweep)
+    python -m neuralpatch.evaluation.multirun multirun/evaluate/<time>     (also runs by itself at the end of a sweep)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from neuralpatch.evaluation import HEADERS, METRICS, markdown_table
+from neuralpatch.evaluation.run import HEADERS, METRICS, markdown_table
 from neuralpatch.files import atomic_write
 
 
@@ -87,5 +87,5 @@ class AggregateCallback(Callback):
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m neuralpatch.aggregate MULTIRUN_FOLDER")
+        sys.exit("usage: python -m neuralpatch.evaluation.multirun MULTIRUN_FOLDER")
     print(aggregate(sys.argv[1]).read_text())

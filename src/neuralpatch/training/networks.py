@@ -23,11 +23,6 @@ def _channels(depth: int, base: int, maximum: int) -> list[int]:
     return [min(base * 2**i, maximum) for i in range(depth)]
 
 
-def composite(prediction: Tensor, image: Tensor, mask: Tensor) -> Tensor:
-    """Prediction inside the hole, the known image outside it."""
-    return mask * prediction + (1 - mask) * image
-
-
 class ContentGenerator(nn.Module):
     """Encoder-decoder: (masked image, mask) ``[N,4,S,S]`` → full-frame RGB ``[N,3,S,S]``.
 

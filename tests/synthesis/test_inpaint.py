@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import CONF, ROOT
 from neuralpatch.files import InputError, atomic_write, mask_from_image
-from neuralpatch.inpaint_files import demo_inputs, inpaint_files
+from neuralpatch.synthesis.inpaint_files import demo_inputs, inpaint_files
 
 FAST = ["texture=random", "synthesis.iterations=3", "synthesis.line_search=null", "pyramid.levels=2", "device=cpu"]
 

@@ -18,13 +18,13 @@ from torch import Tensor
 
 from neuralpatch.files import (InputError, atomic_write, first_line, from_uint8, read_photo, resolve_device, save_png,
                                to_uint8)
-from neuralpatch.inpaint_files import read_pair
-from neuralpatch.loggers import wandb_offline
-from neuralpatch.methods import Resources
-from neuralpatch.metrics import hole_metrics
-from neuralpatch.perceptual import build_judge
+from neuralpatch.synthesis.inpaint_files import read_pair
+from neuralpatch.training.loggers import wandb_offline
+from neuralpatch.evaluation.methods import Resources
+from neuralpatch.metrics.hole import hole_metrics
+from neuralpatch.metrics.perceptual import build_judge
 from neuralpatch.runs import instantiate_checked
-from neuralpatch.settings import check_config
+from neuralpatch.synthesis.settings import check_config
 
 log = logging.getLogger(__name__)
 

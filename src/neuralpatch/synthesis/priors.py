@@ -2,19 +2,17 @@
 
 A prior is a callable ``prior(image [1,3,H,W] in [0,1], hole [1,1,H,W] bool) -> [1,3,H,W]`` that equals ``image``
 outside the hole. Each is a small class that Hydra builds from ``conf/prior/``; the synthesis never asks which.
+The content network's prior lives with that network, in ``neuralpatch.training.prior``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from neuralpatch.files import from_uint8, to_uint8
-from neuralpatch.networks import ContentGenerator, composite
+from neuralpatch.synthesis.holes import composite
 
 
 class MeanPrior:
@@ -62,30 +60,3 @@ class PatchMatchPrior:
         mask = hole[0, 0].bool().cpu().numpy()
         result = self.inpaint(to_uint8(image), mask, patch_size=self.patch_size, seed=self.seed)
         return composite(from_uint8(result, image.device), image, hole.float())
-
-
-class ContentPrior:
-    """The content network's prediction (at its training size, resized back), composited into the hole.
-    ``generator``: a ContentGenerator, or the path of a train.py checkpoint."""
-
-    name = "content"
-
-    def __init__(self, generator: ContentGenerator | str | Path | None):
-        if generator is None:
-            raise ValueError("prior=content needs a content network: pass prior.generator=PATH (content_ckpt=PATH in "
-                             "evaluate.py), a checkpoint written by train.py")
-        if isinstance(generator, (str, Path)):
-            from neuralpatch.module import load_generator
-
-            generator = load_generator(generator, setting="prior.generator")
-        self.generator = generator
-
-    def __call__(self, image: Tensor, hole: Tensor) -> Tensor:
-        size = (self.generator.image_size, self.generator.image_size)
-        small = F.interpolate(image, size, mode="area")
-        small_hole = (F.interpolate(hole.float(), size, mode="area") > 0).float()  # nothing of the hole leaks in
-        generator = self.generator.to(image.device)
-        with torch.no_grad():
-            prediction = generator(small, small_hole)  # [1,3,S,S]
-        prediction = F.interpolate(prediction.float(), image.shape[-2:], mode="bilinear", align_corners=False)
-        return composite(prediction.clamp(0, 1), image, hole.float())

@@ -16,11 +16,10 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from neuralpatch.data import IMAGE_SUFFIXES
-from neuralpatch.files import (InputError, atomic_write, check_writable, from_uint8, read_mask, read_photo,
-                               resolve_device, save_png, to_uint8)
+from neuralpatch.files import (IMAGE_SUFFIXES, InputError, atomic_write, check_writable, from_uint8, read_mask,
+                               read_photo, resolve_device, save_png, to_uint8)
 from neuralpatch.runs import instantiate_checked
-from neuralpatch.synthesis import MIN_SIDE, build_synthesizer
+from neuralpatch.synthesis.synthesizer import MIN_SIDE, build_synthesizer
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import CONF
-from neuralpatch.aggregate import aggregate
-from neuralpatch.evaluation import build_eval_set, evaluate
-from neuralpatch.methods import Resources
-from neuralpatch.metrics import hole_metrics
-from neuralpatch.module import ContentModule
+from neuralpatch.evaluation.multirun import aggregate
+from neuralpatch.evaluation.run import build_eval_set, evaluate
+from neuralpatch.evaluation.methods import Resources
+from neuralpatch.metrics.hole import hole_metrics
+from neuralpatch.training.module import ContentModule
 
 FAST = ["texture=random", "synthesis.iterations=3", "synthesis.line_search=null", "pyramid.levels=2",
         "eval.image_size=48", "eval.max_images=2", "wandb=false", "device=cpu"]

@@ -21,11 +21,11 @@ import torch
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
-from neuralpatch.holes import crop_box, downsample, feather_weights, hole_cells, hole_width, hole_windows, resize
-from neuralpatch.matching import CandidateBank, Matches, candidate_bank, find_matches, texture_energy
-from neuralpatch.priors import MeanPrior
-from neuralpatch.settings import SETTING_RULES, check_config, check_settings
-from neuralpatch.texture import TextureNetwork, build_texture_network, fast_bfloat16
+from neuralpatch.synthesis.holes import crop_box, downsample, feather_weights, hole_cells, hole_width, hole_windows, resize
+from neuralpatch.synthesis.matching import CandidateBank, Matches, candidate_bank, find_matches, texture_energy
+from neuralpatch.synthesis.priors import MeanPrior
+from neuralpatch.synthesis.settings import SETTING_RULES, check_config, check_settings
+from neuralpatch.synthesis.texture import TextureNetwork, build_texture_network, fast_bfloat16
 
 log = logging.getLogger(__name__)
 

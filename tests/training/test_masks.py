@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from neuralpatch.masks import IRREGULAR_PRESETS, BoxMask, CenterMask, IrregularMask, MixedMask
+from neuralpatch.training.masks import IRREGULAR_PRESETS, BoxMask, CenterMask, IrregularMask, MixedMask
 
 
 def seeded(seed: int) -> torch.Generator:

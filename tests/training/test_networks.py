@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from neuralpatch.module import hole_weights, weighted_l2
-from neuralpatch.networks import ContentGenerator, Discriminator, composite
+from neuralpatch.training.module import hole_weights, weighted_l2
+from neuralpatch.synthesis.holes import composite
+from neuralpatch.training.networks import ContentGenerator, Discriminator
 
 
 @pytest.mark.parametrize("size", [128, 256])

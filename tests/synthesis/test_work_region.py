@@ -4,12 +4,12 @@ network may run in bfloat16; none of it may change what is computed beyond round
 import pytest
 import torch
 
-from neuralpatch import synthesis as synthesis_module
-from neuralpatch.holes import crop_box, hole_cells
-from neuralpatch.matching import (candidate_bank, find_matches, gather_patches, nearest_patches, overlap_weights,
+from neuralpatch.synthesis import synthesizer as synthesis_module
+from neuralpatch.synthesis.holes import crop_box, hole_cells
+from neuralpatch.synthesis.matching import (candidate_bank, find_matches, gather_patches, nearest_patches, overlap_weights,
                                   patch_grid, texture_energy)
-from neuralpatch.synthesis import Synthesizer
-from neuralpatch.texture import random_vgg19, receptive_fields
+from neuralpatch.synthesis.synthesizer import Synthesizer
+from neuralpatch.synthesis.texture import random_vgg19, receptive_fields
 
 
 def test_receptive_fields_are_where_the_gradient_reaches():

@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from neuralpatch.synthesis import Prior, Synthesizer, build_synthesizer
+from neuralpatch.synthesis.synthesizer import Prior, Synthesizer, build_synthesizer
 
 
 class Resources:

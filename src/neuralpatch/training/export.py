@@ -1,7 +1,7 @@
 """The generator alone, in half precision (float32 for a tensor that exceeds its range), with its architecture:
 what inference needs from a checkpoint.
 
-    python -m neuralpatch.export outputs/train/<run>/checkpoints/last.ckpt content.pt
+    python -m neuralpatch.training.export outputs/train/<run>/checkpoints/last.ckpt content.pt
 
 ``module.load_generator`` (and ``prior=content prior.generator=content.pt``) reads it like a checkpoint.
 """
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from neuralpatch.files import atomic_write
-from neuralpatch.module import EXPORT_KEY, generator_weights, read_checkpoint
+from neuralpatch.training.module import EXPORT_KEY, generator_weights, read_checkpoint
 
 
 def half_if_it_fits(value: Tensor) -> Tensor:
