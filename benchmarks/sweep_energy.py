@@ -1,10 +1,11 @@
 """Sweep of the synthesis settings on photos, scored by the perceptual judge, sharpness, PSNR and seconds.
 
-    python benchmarks/sweep_energy.py --photos ../shared/data/photos --images 4 --size 256 \
+    python benchmarks/sweep_energy.py --photos ../shared/data/photos --split tune --images 7 --size 256 \
         --settings '{"alpha": 0.1}' '{"alpha": 0.3, "prior": "navier_stokes"}' --out sweep.csv
 
 Each photo gives two samples: the centre square crop with the paper's centre hole (half the side) and with a
-seeded free-form mask (masks=irregular, medium). ``prior`` names a conf/prior option; ``only: true`` scores the
+seeded free-form mask (masks=irregular, medium). ``--split`` takes the photos of conf/photos/<split>.yaml: sweeps
+run on the tuning half only (docs/results.md, "Protocol"). ``prior`` names a conf/prior option; ``only: true`` scores the
 prior alone; every other key is a Synthesizer setting. Prints one line per setting and mask kind, appends rows
 to ``--out`` and plots it (``--plot``). Never run it on the reserved evaluation sources (developers' guide).
 """
@@ -22,7 +23,7 @@ import torch
 import yaml
 from hydra.utils import instantiate
 
-from neuralpatch.evaluation.run import square_crop
+from neuralpatch.evaluation.run import named_photos, square_crop
 from neuralpatch.training.masks import CenterMask, IrregularMask
 from neuralpatch.metrics.hole import hole_metrics
 from neuralpatch.metrics.perceptual import Lite0Distance
@@ -30,12 +31,14 @@ from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import build_texture_network
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-COLUMNS = ["setting", "masks", "images", "judge", "sharpness", "psnr", "seconds"]
+COLUMNS = ["setting", "masks", "images", "judge", "grain", "sharpness", "psnr", "seconds"]
 
 
-def samples(folder: Path, count: int, size: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(mask kind, image [1,3,S,S], hole [1,1,S,S]) for ``count`` photos spread over the sorted folder."""
+def samples(folder: Path, split: str, count: int, size: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(mask kind, image [1,3,S,S], hole [1,1,S,S]) for ``count`` photos spread over the split's photos."""
+    names = yaml.safe_load((CONF / "photos" / f"{split}.yaml").read_text())["names"]
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos = named_photos(photos, names) if names else photos
     photos = photos[:: max(1, len(photos) // count)][:count]
     centre, free = CenterMask(), IrregularMask.preset("medium")
     result = []
@@ -50,6 +53,7 @@ def samples(folder: Path, count: int, size: int) -> list[tuple[str, torch.Tensor
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=Path, required=True)
+    parser.add_argument("--split", default="tune", choices=["tune", "report", "all"])
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--texture", default="vgg16_bn_craft")
@@ -58,7 +62,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
     torch.manual_seed(0)
-    data, judge = samples(args.photos, args.images, args.size), Lite0Distance()
+    data, judge = samples(args.photos, args.split, args.images, args.size), Lite0Distance()
     network = build_texture_network(args.texture, ["relu3_1", "relu4_1"])
     defaults = yaml.safe_load((CONF / "synthesis" / "default.yaml").read_text())
     for text in args.settings:
@@ -74,7 +78,8 @@ def main() -> None:
             result = prior(image * (1 - hole), hole.bool()) if only else synthesizer(image, hole, prior)[0]
             seconds = time.perf_counter() - start
             metrics = hole_metrics(result, image, hole)
-            scores.setdefault(kind, []).append([judge(result, image, hole), metrics["sharpness"], metrics["psnr"], seconds])
+            scores.setdefault(kind, []).append([judge(result, image, hole), metrics["grain"], metrics["sharpness"],
+                                                metrics["psnr"], seconds])
         new = not args.out.exists()
         with args.out.open("a", newline="") as handle:
             writer = csv.writer(handle)
@@ -83,8 +88,8 @@ def main() -> None:
             for kind, rows in scores.items():
                 means = np.mean(rows, axis=0)
                 writer.writerow([json.dumps(setting), kind, len(rows), *(f"{m:.4f}" for m in means)])
-                print(f"{json.dumps(setting)} {kind}: judge {means[0]:.3f} sharpness {means[1]:.3f} "
-                      f"PSNR {means[2]:.2f} dB {means[3]:.1f} s/image", flush=True)
+                print(f"{json.dumps(setting)} {kind}: judge {means[0]:.3f} grain {means[1]:.2f} sharpness "
+                      f"{means[2]:.3f} PSNR {means[3]:.2f} dB {means[4]:.1f} s/image", flush=True)
     if args.plot:
         plot(args.out, args.plot)
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from conftest import CONF, TINY
@@ -140,3 +141,20 @@ def test_presets_set_the_papers_and_the_authors_settings(compose_config):
     synthesizer = build_synthesizer({**authors.texture, "name": "random"}, authors.synthesis, authors.pyramid)
     assert synthesizer.texture_layers == ["relu4_1"] and set(synthesizer.texture.outputs) == {"relu4_1", "relu4_2"}
     assert compose_config("inpaint", ["synthesis=paper", "prior=telea"]).prior.algorithm == "telea"  # user wins
+
+
+# synthesis=paper and synthesis=authors as they were before dense matching and voting (issue #18): frozen
+PRESETS = {
+    "paper": {'prior': {'_target_': 'neuralpatch.synthesis.priors.MeanPrior'}, 'pyramid': {'crop_to_hole': True, 'feather': 0, 'levels': 3, 'max_pixels': 16777216, 'window_context': None}, 'synthesis': {'alpha': 5e-06, 'beta': 5e-06, 'beta_chroma': None, 'candidate_stride': 2, 'chunk_size': 1024, 'content_layer': None, 'full_texture_width': None, 'history_size': 20, 'iterations': 100, 'line_search': 'strong_wolfe', 'lr': 1.0, 'match_dtype': 'auto', 'max_candidates': None, 'normalize': False, 'optimizer': 'lbfgs', 'overlap_average': False, 'pixel_blur': 0.0, 'pixel_weight': 1.0, 'precision': 'auto', 'rematch_every': 1}, 'texture': {'layers': ['relu3_1', 'relu4_1'], 'name': 'vgg19', 'offline_fallback': 'vgg16_bn_craft', 'weights_path': None}},
+    "authors": {'prior': {'_target_': 'neuralpatch.synthesis.priors.OpenCVPrior', 'algorithm': 'telea', 'radius': 3}, 'pyramid': {'crop_to_hole': True, 'feather': 0, 'levels': 3, 'max_pixels': 16777216, 'window_context': None}, 'synthesis': {'alpha': 0.0001, 'beta': 0.0001, 'beta_chroma': None, 'candidate_stride': 2, 'chunk_size': 1024, 'content_layer': 'relu4_2', 'full_texture_width': None, 'history_size': 25, 'iterations': 100, 'line_search': None, 'lr': 1.0, 'match_dtype': 'auto', 'max_candidates': None, 'normalize': False, 'optimizer': 'lbfgs', 'overlap_average': True, 'pixel_blur': 0.0, 'pixel_weight': 20.0, 'precision': 'auto', 'rematch_every': 0}, 'texture': {'layers': ['relu4_1'], 'name': 'vgg19', 'offline_fallback': 'vgg16_bn_craft', 'weights_path': None}},
+}
+OFF = {"matcher": "exhaustive", "match_distance": "ncc", "chroma_scale": 1, "vote_from_level": None, "vote_layer": None,
+       "vote_start": False, "vote_rounds": 3}
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_presets_stay_as_they_were_whatever_the_default(compose_config, preset):
+    cfg = compose_config("inpaint", [f"synthesis={preset}"])
+    resolved = {k: OmegaConf.to_container(cfg[k]) for k in ("synthesis", "pyramid", "prior", "texture")}
+    assert {k: resolved["synthesis"].pop(k, OFF[k]) for k in OFF} == OFF
+    assert resolved == PRESETS[preset]

@@ -2,14 +2,16 @@ import csv
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from torchvision.transforms.functional import gaussian_blur
 
 from conftest import CONF
 from neuralpatch.evaluation.multirun import aggregate
 from neuralpatch.evaluation.run import build_eval_set, evaluate
 from neuralpatch.evaluation.methods import Resources
-from neuralpatch.metrics.hole import hole_metrics
+from neuralpatch.metrics.hole import grain, hole_metrics
 from neuralpatch.training.module import ContentModule
 
 FAST = ["texture=random", "synthesis.iterations=3", "synthesis.line_search=null", "pyramid.levels=2",
@@ -62,6 +64,38 @@ def test_metrics_match_hand_computed_values():
     assert hole_metrics(flat, photo, small)["ssim"] < 0.3 and hole_metrics(photo, photo, small)["ssim"] == 1
 
 
+def textured(seed: int = 0, size: int = 64) -> torch.Tensor:
+    """A photo-like image [1,3,size,size]: smooth colour fields plus fine texture."""
+    generator = torch.Generator().manual_seed(seed)
+    smooth = F.interpolate(torch.rand(1, 3, 4, 4, generator=generator), (size, size), mode="bicubic", align_corners=False)
+    fine = gaussian_blur(torch.rand(1, 3, size, size, generator=generator), 3, 0.7) - 0.5
+    return (0.6 * smooth + 0.4 * fine + 0.2).clamp(0, 1)
+
+
+def test_grain_is_one_for_the_truth_small_for_a_blur_large_for_coloured_noise():
+    photo, hole = textured(), torch.zeros(1, 1, 64, 64)
+    hole[..., 16:48, 16:48] = 1
+    truth = grain(photo, photo, hole)
+    assert truth == {"grain": pytest.approx(1.0), "grain_luma": pytest.approx(1.0)}
+    blurred = photo * (1 - hole) + gaussian_blur(photo, 9, 2.0) * hole
+    assert grain(blurred, photo, hole)["grain"] < 0.2 and grain(blurred, photo, hole)["grain_luma"] < 0.2
+    noise = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 0.1
+    noise = noise - noise.mean(1, keepdim=True)  # colour only: the luminance (channel mean) is unchanged
+    speckled = photo + noise * hole
+    assert grain(speckled, photo, hole)["grain"] > 5 and grain(speckled, photo, hole)["grain_luma"] == pytest.approx(1.0)
+    assert hole_metrics(speckled, photo, hole)["grain"] == grain(speckled, photo, hole)["grain"]
+
+
+def test_grain_ignores_the_hole_edge_and_survives_a_thin_hole():
+    photo, hole = textured(), torch.zeros(1, 1, 64, 64)
+    hole[..., 16:48, 16:48] = 1
+    edge = hole - F.pad(hole[..., 4:-4, 4:-4], (4, 4, 4, 4))  # the 4-px band inside the hole's edge
+    assert grain(photo + 0.2 * edge, photo, hole)["grain"] == pytest.approx(1.0)
+    thin = torch.zeros(1, 1, 64, 64)
+    thin[..., 30:34, 8:56] = 1  # 4 px: nothing survives the erosion, the hole itself is used
+    assert grain(photo, photo, thin)["grain"] == pytest.approx(1.0)
+
+
 def test_eval_set_is_identical_for_a_seed_and_differs_with_another(tmp_path):
     def masks(seed):
         cfg = config("masks=irregular", f"eval.seed={seed}", "eval.max_images=3")
@@ -88,18 +122,19 @@ def test_failing_methods_are_table_entries_not_crashes(tmp_path, caplog):
 
 
 def test_aggregation_of_a_two_job_multirun(tmp_path):
-    header = "image,method,hole_fraction,l1,l2,psnr,ssim,sharpness,perceptual,seconds,status\n"
+    header = "image,method,hole_fraction,l1,l2,psnr,ssim,sharpness,grain,grain_luma,perceptual,seconds,status\n"
     for job, alpha, psnr in [(0, "0", (20.0, 22.0)), (1, "5e-6", (24.0, 26.0))]:
         folder = tmp_path / str(job)
         (folder / ".hydra").mkdir(parents=True)
         (folder / ".hydra" / "overrides.yaml").write_text(f"- synthesis.alpha={alpha}\n- eval.max_images=2\n")
-        rows = [f"a,nps,0.25,0.1,0.01,{psnr[0]},0.5,1.0,0.2,2.0,ok", f"b,nps,0.25,0.3,0.05,{psnr[1]},0.7,0.5,0.4,4.0,ok",
-                "b,telea,0.25,nan,nan,nan,nan,nan,nan,nan,failed: boom"]
+        rows = [f"a,nps,0.25,0.1,0.01,{psnr[0]},0.5,1.0,1.5,0.5,0.2,2.0,ok",
+                f"b,nps,0.25,0.3,0.05,{psnr[1]},0.7,0.5,0.5,1.5,0.4,4.0,ok",
+                "b,telea,0.25,nan,nan,nan,nan,nan,nan,nan,nan,nan,failed: boom"]
         (folder / "results.csv").write_text(header + "\n".join(rows) + "\n")
     table = aggregate(tmp_path).read_text()
     assert "# Ablation over synthesis.alpha" in table
-    assert "| synthesis.alpha=0 | nps | 2 | 0.300 | 0.750 | 21.000 | 0.600 | 20.000 | 3.000 | 3.000 |" in table
-    assert "| synthesis.alpha=5e-6 | nps | 2 | 0.300 | 0.750 | 25.000 | 0.600 | 20.000 | 3.000 | 3.000 |" in table
+    assert "| synthesis.alpha=0 | nps | 2 | 0.300 | 1.000 | 1.000 | 0.750 | 21.000 | 0.600 | 20.000 | 3.000 | 3.000 |" in table
+    assert "| synthesis.alpha=5e-6 | nps | 2 | 0.300 | 1.000 | 1.000 | 0.750 | 25.000 | 0.600 | 20.000 | 3.000 | 3.000 |" in table
     assert "| synthesis.alpha=5e-6 | telea | 0 |" in table
     assert (tmp_path / "ablation.png").stat().st_size > 0 and (tmp_path / "ablation.csv").is_file()
 
@@ -119,3 +154,28 @@ def test_missing_gpu_is_a_one_line_error(tmp_path):
 
     with pytest.raises(InputError, match="device=cuda but no CUDA GPU"):
         evaluate(config("device=cuda", "method=[telea]"), tmp_path)
+
+
+def test_the_photo_split_is_the_documented_one():
+    import yaml
+
+    tune, report = (yaml.safe_load((CONF / "photos" / f"{half}.yaml").read_text())["names"] for half in ("tune", "report"))
+    assert len(tune) == 14 and len(report) == 12 and not set(tune) & set(report)
+    assert all(name.startswith("mate_") for name in report) and not any(name.startswith("mate_") for name in tune)
+    results = (CONF.parent / "docs" / "results.md").read_text()
+    assert "photos=report" in results and "photos=tune" in results
+
+
+def test_photos_group_selects_by_name_and_names_what_is_missing(tmp_path):
+    from neuralpatch.evaluation.run import named_photos
+    from neuralpatch.files import InputError
+
+    photos = [tmp_path / name for name in ("a.jpg", "b.jpg", "c.jpg")]
+    assert named_photos(photos, None) == photos
+    assert named_photos(photos, ["c.jpg", "a.jpg"]) == [photos[2], photos[0]]
+    with pytest.raises(InputError, match="1 of 2 photos are not in the data .*d.jpg"):
+        named_photos(photos, ["a.jpg", "d.jpg"])
+    cfg = config("photos=report")
+    assert len(cfg.photos.names) == 12
+    with pytest.raises(InputError, match="12 of 12 photos are not in the data"):
+        build_eval_set(cfg, tmp_path)  # the shipped photos hold none of the report half

@@ -28,9 +28,9 @@ from neuralpatch.synthesis.settings import check_config
 
 log = logging.getLogger(__name__)
 
-METRICS = ("perceptual", "sharpness", "psnr", "ssim", "l1", "l2", "seconds")
-HEADERS = {"perceptual": "judge ↓", "sharpness": "sharpness", "psnr": "PSNR dB", "ssim": "SSIM", "l1": "L1 %",
-           "l2": "L2 %", "seconds": "s/image"}
+METRICS = ("perceptual", "grain", "grain_luma", "sharpness", "psnr", "ssim", "l1", "l2", "seconds")
+HEADERS = {"perceptual": "judge ↓", "grain": "grain", "grain_luma": "grain Y", "sharpness": "sharpness",
+           "psnr": "PSNR dB", "ssim": "SSIM", "l1": "L1 %", "l2": "L2 %", "seconds": "s/image"}
 
 
 @dataclass
@@ -67,6 +67,20 @@ def read_pairs(folder: Path) -> list[Sample]:
     return samples
 
 
+def named_photos(photos: list[Path], names: list[str] | None) -> list[Path]:
+    """The ``photos`` whose file names are in ``names`` (the ``photos`` group; None: all), in ``names``' order; a
+    name missing from the data is an InputError."""
+    if names is None:
+        return photos
+    by_name = {path.name: path for path in photos}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise InputError(f"photos.names: {len(missing)} of {len(names)} photos are not in the data "
+                         f"({', '.join(missing[:3])}{', …' if len(missing) > 3 else ''}); point data.root at "
+                         "../shared/data/photos or choose photos=all")
+    return [by_name[name] for name in names]
+
+
 def build_eval_set(cfg: DictConfig, out_dir: Path) -> list[Sample]:
     """From ``eval.pairs`` (``<stem>.png`` + ``<stem>_mask.png``), or from the photos of ``data`` (``eval.split``):
     centre square crops at ``eval.image_size`` with masks drawn from ``masks`` seeded by ``eval.seed`` + index.
@@ -74,7 +88,8 @@ def build_eval_set(cfg: DictConfig, out_dir: Path) -> list[Sample]:
     if cfg.eval.pairs:
         return read_pairs(Path(cfg.eval.pairs).expanduser())[: cfg.eval.max_images]
     train, val = instantiate_checked(cfg.data, masks=None).split()
-    photos = {"val": val, "train": train, "all": sorted(train + val)}[cfg.eval.split][: cfg.eval.max_images]
+    photos = {"val": val, "train": train, "all": sorted(train + val)}[cfg.eval.split]
+    photos = named_photos(photos, cfg.photos.names)[: cfg.eval.max_images]
     masks, size, samples = instantiate_checked(cfg.masks), cfg.eval.image_size, []
     for index, path in enumerate(photos):
         image = square_crop(path, size)

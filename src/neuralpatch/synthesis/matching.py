@@ -1,13 +1,16 @@
 """Nearest-neighbour patch matching and the texture term (Yang et al. 2017, eq. 3).
 
 Each 3×3 feature patch overlapping the hole is matched to the known patch of highest normalized
-cross-correlation: one convolution of the feature map with the L2-normalized candidate patches, then a max.
+cross-correlation (the paper's ``ncc``), or of least squared distance (``l2``: a smooth patch then matches a
+smooth one, not a textured one pointing the same way): one convolution of the feature map with the
+L2-normalized (or raw) candidate patches, plus a per-candidate bias (0, or −½‖c‖²), then a max.
 The candidates are gathered and normalized once per pyramid level (``candidate_bank``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -30,17 +33,20 @@ def gather_patches(features: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     return features[:, r, c].permute(1, 0, 2, 3)
 
 
-def nearest_patches(region: Tensor, filters: Tensor, chunk_size: int) -> Tensor:
-    """Index of the best-matching candidate for every 3×3 patch of ``region`` ``[1,C,h,w]``, by normalized
-    cross-correlation: one convolution with the L2-normalized candidates ``filters`` ``[P,C,3,3]`` + max (the
-    query's own norm does not change the argmax). Chunked over candidates so memory stays ``chunk_size·h·w``.
-    Returns ``[h-2,w-2]`` indices into ``filters``."""
+def nearest_patches(region: Tensor, filters: Tensor, chunk_size: int, bias: Tensor | None = None) -> Tensor:
+    """Index of the best-matching candidate for every 3×3 patch of ``region`` ``[1,C,h,w]``: one convolution with
+    the candidates ``filters`` ``[P,C,3,3]`` (+ ``bias`` ``[P]``) + max. L2-normalized filters and no bias:
+    normalized cross-correlation (the query's own norm does not change the argmax); raw filters and bias
+    −½‖c‖²: least squared distance. Chunked over candidates so memory stays ``chunk_size·h·w``. Returns
+    ``[h-2,w-2]`` indices into ``filters``."""
     height, width = region.shape[-2:]
     best_score = torch.full((height - 2, width - 2), -math.inf, device=region.device)
     best_index = torch.zeros_like(best_score, dtype=torch.long)
     region = region.to(filters.dtype)
     for start in range(0, filters.shape[0], chunk_size):
         scores = F.conv2d(region, filters[start : start + chunk_size])[0].float()  # [p,h-2,w-2]
+        if bias is not None:
+            scores = scores + bias[start : start + chunk_size, None, None]
         score, index = scores.max(dim=0)
         better = score > best_score
         best_score = torch.where(better, score, best_score)
@@ -56,13 +62,32 @@ class CandidateBank:
     rows: Tensor  # [P] top-left corners in the level's feature map
     cols: Tensor  # [P]
     patches: Tensor  # [P,C,3,3]
-    filters: Tensor  # [P,C,3,3] L2-normalized, in the matching dtype
+    filters: Tensor  # [P,C,3,3] L2-normalized (ncc) or raw (l2), in the matching dtype
     feature_power: Tensor  # mean squared activation of the known region: the layer's own scale
+    index_map: Tensor  # [h-2,w-2] the candidate index at each top-left corner, -1 where there is none
+    stride: int  # between candidates
+    bias: Tensor | None = None  # [P] float32 −½‖c‖² (l2); None: normalized cross-correlation
+    search_state: dict | None = None  # what a randomized search keeps between matchings of the level
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return tuple(self.index_map.shape)
+
+    def index_at(self, rows: Tensor, cols: Tensor) -> Tensor:
+        """Candidate index at top-left corners (rows, cols), snapped to the candidates' grid; -1 where none."""
+        rows = torch.round(rows / self.stride).long() * self.stride
+        cols = torch.round(cols / self.stride).long() * self.stride
+        inside = (rows >= 0) & (rows < self.grid[0]) & (cols >= 0) & (cols < self.grid[1])
+        index = self.index_map[rows.clamp(0, self.grid[0] - 1), cols.clamp(0, self.grid[1] - 1)]
+        return torch.where(inside, index, torch.full_like(index, -1))
 
     def refresh(self, features: Tensor, index: Tensor, rows: Tensor, cols: Tensor) -> None:
         """Candidates ``index`` become the patches of ``features`` ``[1,C,h,w]`` at (rows, cols)."""
         patches = gather_patches(features.detach()[0], rows, cols)
-        self.patches[index], self.filters[index] = patches, normalized(patches, self.filters.dtype)
+        self.patches[index] = patches
+        self.filters[index], bias = as_filters(patches, self.filters.dtype, self.bias is not None)
+        if self.bias is not None:
+            self.bias[index] = bias
 
     def computed_in(self, box: tuple[int, int, int, int], stride: int, context: int, cells: tuple[int, int],
                     size: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
@@ -81,12 +106,17 @@ class CandidateBank:
         return index, self.rows[index] - top // stride, self.cols[index] - left // stride
 
 
-def normalized(patches: Tensor, dtype: torch.dtype) -> Tensor:
-    return (patches / patches.flatten(1).norm(dim=1).clamp_min(1e-8).view(-1, 1, 1, 1)).to(dtype)
+def as_filters(patches: Tensor, dtype: torch.dtype, squared_distance: bool) -> tuple[Tensor, Tensor | None]:
+    """(filters, bias) of candidate ``patches`` ``[P,C,3,3]``: L2-normalized and no bias (normalized
+    cross-correlation), or raw with bias −½‖c‖² (least squared distance)."""
+    norms = patches.flatten(1).norm(dim=1)  # [P]
+    if squared_distance:
+        return patches.to(dtype), -0.5 * norms.pow(2)
+    return (patches / norms.clamp_min(1e-8).view(-1, 1, 1, 1)).to(dtype), None
 
 
 def candidate_bank(features: Tensor, hole: Tensor, stride: int, dtype: torch.dtype,
-                   max_candidates: int | None = None) -> CandidateBank | None:
+                   max_candidates: int | None = None, distance: str = "ncc") -> CandidateBank | None:
     """Every ``stride``-th 3×3 patch of ``features`` ``[1,C,h,w]`` that lies wholly outside ``hole`` ``[1,1,h,w]``
     (bool), the stride raised until at most ``max_candidates`` remain; None when there is none."""
     if min(features.shape[-2:]) < 3:
@@ -105,7 +135,10 @@ def candidate_bank(features: Tensor, hole: Tensor, stride: int, dtype: torch.dty
     patches = gather_patches(known, rows, cols)
     outside = ~hole[0]
     power = known.pow(2).mul(outside).sum() / (outside.sum() * known.shape[0]).clamp_min(1)
-    return CandidateBank(rows, cols, patches, normalized(patches, dtype), power.clamp_min(1e-12))
+    index_map = torch.full(candidates.shape, -1, dtype=torch.long, device=known.device)
+    index_map[rows, cols] = torch.arange(len(rows), device=known.device)
+    filters, bias = as_filters(patches, dtype, distance == "l2")
+    return CandidateBank(rows, cols, patches, filters, power.clamp_min(1e-12), index_map, stride, bias)
 
 
 @dataclass
@@ -119,6 +152,8 @@ class Matches:
     mean_target: Tensor  # [1,C,h,w] T̄
     spread: Tensor  # []
     feature_power: Tensor  # the bank's
+    queries: tuple[Tensor, Tensor]  # [Q] rows, cols: the query patches' top-left corners in the features
+    sources: tuple[Tensor, Tensor]  # [Q] rows, cols: their nearest candidates' in the level's feature map
 
 
 def overlap_weights(queries: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
@@ -128,10 +163,24 @@ def overlap_weights(queries: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     return 1 / gather_patches(counts, rows, cols)
 
 
-def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, chunk_size: int,
+class ExhaustiveSearch:
+    """Every candidate scored against every query (``nearest_patches``): the exact nearest neighbours."""
+
+    def __init__(self, chunk_size: int = 1024):
+        self.chunk_size = chunk_size
+
+    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank) -> Tensor:
+        return nearest_patches(region, bank.filters, self.chunk_size, bank.bias)
+
+
+Search = Callable[[Tensor, tuple[int, int], CandidateBank], Tensor]  # (region, its corner, bank) → [h-2,w-2] index
+
+
+def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, search: Search | int,
                  overlap_average: bool = False) -> Matches | None:
     """Nearest patch in ``bank`` of every 3×3 patch of ``features`` ``[1,C,h,w]`` that overlaps ``hole``
-    ``[1,1,h,w]`` (bool). None when there is no query or no candidate."""
+    ``[1,1,h,w]`` (bool), found by ``search`` (a chunk size: exhaustively). None when there is no query or no
+    candidate."""
     if bank is None or min(features.shape[-2:]) < 3:
         return None
     queries = patch_grid(hole)[0]
@@ -142,7 +191,8 @@ def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, chu
     with torch.no_grad():
         top, left, bottom, right = (int(v) for v in (rows.min(), cols.min(), rows.max(), cols.max()))
         region = features.detach()[..., top : bottom + 3, left : right + 3]  # patches of every query position
-        match = nearest_patches(region, bank.filters, chunk_size)[rows - top, cols - left]  # [Q]
+        search = ExhaustiveSearch(search) if isinstance(search, int) else search
+        match = search(region, (top, left), bank)[rows - top, cols - left]  # [Q]
         targets = bank.patches[match]  # [Q,C,3,3]
         weights = (overlap_weights(queries, rows, cols).to(targets) if overlap_average
                    else targets.new_ones(len(rows), 1, 3, 3))  # [Q,1,3,3]
@@ -157,7 +207,8 @@ def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, chu
         coverage = sums[:, :1]
         mean_target = sums[:, 1:] / coverage.clamp_min(1e-12)
         spread = (weights * targets.pow(2)).sum() - (coverage * mean_target.pow(2)).sum()
-    return Matches(coverage, mean_target, spread.clamp_min(0), bank.feature_power)
+    return Matches(coverage, mean_target, spread.clamp_min(0), bank.feature_power, (rows, cols),
+                   (bank.rows[match], bank.cols[match]))
 
 
 def texture_energy(features: Tensor, matches: Matches | None, normalize: bool = False) -> Tensor:

@@ -8,7 +8,6 @@ The content network's prior lives with that network, in ``neuralpatch.training.p
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from neuralpatch.files import from_uint8, to_uint8

@@ -2,9 +2,10 @@
 the training callback and evaluation call.
 
 Per pyramid level the hole pixels x minimize  E = w_pixel·E_pixel + α·E_texture + β·E_TV, where E_pixel pulls
-x towards the prior's fill (in pixels, or in the features of ``content_layer``), E_texture pulls every feature
-patch of the hole towards its nearest known patch (matching.py) and E_TV smooths. ``normalize=True`` measures
-each term as a mean (relative to the layer's own activation scale for the texture), so one α means the same
+x towards a target (the prior's fill; from ``vote_from_level`` on, the known pixels voted by the nearest
+neighbours, re-voted in EM rounds: voting.py), in pixels or in the features of ``content_layer``, E_texture
+pulls every feature patch of the hole towards its nearest known patch (matching.py, patchmatch.py) and E_TV
+smooths; the fill is optimized as parametrization.py builds it. ``normalize=True`` measures each term as a mean (relative to the layer's own activation scale for the texture), so one α means the same
 at every size and backbone; ``normalize=False`` keeps the paper's sums in 0–255 / Caffe units (docs/method.md).
 """
 
@@ -15,24 +16,24 @@ import math
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
 from neuralpatch.synthesis.holes import crop_box, downsample, feather_weights, hole_cells, hole_width, hole_windows, resize
-from neuralpatch.synthesis.matching import CandidateBank, Matches, candidate_bank, find_matches, texture_energy
+from neuralpatch.synthesis.energy import OPPONENT, PIXEL_SCALE, Level, total_variation
+from neuralpatch.synthesis.matching import Matches, candidate_bank, find_matches, texture_energy
+from neuralpatch.synthesis.parametrization import FillParameters
+from neuralpatch.synthesis.patchmatch import build_search
 from neuralpatch.synthesis.priors import MeanPrior
 from neuralpatch.synthesis.settings import SETTING_RULES, check_config, check_settings
 from neuralpatch.synthesis.texture import TextureNetwork, build_texture_network, fast_bfloat16
+from neuralpatch.synthesis.voting import vote
 
 log = logging.getLogger(__name__)
 
-# orthonormal RGB → (luminance, two chroma axes): TV(x) = TV(luminance) + TV(chroma)
-OPPONENT = torch.tensor([[1 / 3**0.5] * 3, [1 / 2**0.5, -1 / 2**0.5, 0], [1 / 6**0.5, 1 / 6**0.5, -2 / 6**0.5]])
 MIN_SIDE = 16  # px: smaller photos are refused and smaller pyramid levels skipped (VGG to relu4_1 needs ≥ 8)
-PIXEL_SCALE = 255.0  # unnormalized energies are measured on the 0–255 scale, as in the paper
 Progress = Callable[[int, int, int], None]  # (level, evaluation, total evaluations)
 Prior = Callable[[Tensor, Tensor], Tensor]  # (image [1,3,H,W], hole [1,1,H,W]) -> first fill [1,3,H,W]
 
@@ -45,34 +46,6 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def total_variation(image: Tensor, hole: Tensor) -> Tensor:
-    """Σ squared differences of neighbouring pixels of ``image`` ``[1,C,h,w]``, over the pairs that touch
-    ``hole`` ``[1,1,h,w]`` (the others never change)."""
-    vertical = (image[..., 1:, :] - image[..., :-1, :]).pow(2) * torch.maximum(hole[..., 1:, :], hole[..., :-1, :])
-    horizontal = (image[..., 1:] - image[..., :-1]).pow(2) * torch.maximum(hole[..., 1:], hole[..., :-1])
-    return vertical.sum() + horizontal.sum()
-
-
-@dataclass
-class Level:
-    """What the energy of one pyramid level compares the image with. Only a crop of the level is optimized: the
-    hole's bounding box grown so that it holds every patch whose features the fill changes, with the context
-    those features see."""
-
-    box: tuple[int, int, int, int]  # (top, bottom, left, right) of the crop in the level's image
-    known: Tensor  # [1,3,h,w] the crop of the level's image
-    hole: Tensor  # [1,1,h,w] float
-    target: Tensor  # [1,3,h,w] the prior's fill
-    cells: dict[str, Tensor]  # layer → [1,1,≥h/s,≥w/s] bool: hole cells from the crop's top-left on
-    banks: dict[str, CandidateBank | None]  # layer → the known patches of the whole level
-    fresh: dict[str, tuple[Tensor, Tensor, Tensor]]  # layer → the candidates the fill can change, refreshed from
-    # the crop's features at each matching: (index in the bank, rows, cols in the crop's feature map)
-    alpha: float
-    pixel_blur: float
-    target_features: dict[str, Tensor]  # with content_layer: the target's features
-    content_count: int  # elements of content_layer's features over the whole level: the mean's denominator
-
-
 class Synthesizer(torch.nn.Module):
     """Texture network + the synthesis (energy weights, optimizer, matching) and pyramid settings."""
 
@@ -82,6 +55,9 @@ class Synthesizer(torch.nn.Module):
                  content_layer: str | None = None, overlap_average: bool = False, rematch_every: int = 1,
                  optimizer: str = "lbfgs", iterations: int = 30, lr: float = 1.0, line_search: str | None = "strong_wolfe",
                  history_size: int = 20, candidate_stride: int = 2, max_candidates: int | None = 4096,
+                 matcher: str = "exhaustive", match_distance: str = "ncc", chroma_scale: int = 4,
+                 vote_from_level: int | None = None, vote_layer: str | None = None, vote_rounds: int = 3,
+                 vote_start: bool = False,
                  chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", levels: int = 3,
                  max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0,
                  crop_to_hole: bool = True):
@@ -100,6 +76,12 @@ class Synthesizer(torch.nn.Module):
         self.line_search, self.history_size = line_search, history_size
         self.candidate_stride, self.chunk_size, self.match_dtype = candidate_stride, chunk_size, match_dtype
         self.max_candidates, self.precision = max_candidates, precision
+        self.matcher, self.match_distance = matcher, match_distance
+        self.vote_from_level, self.vote_start = vote_from_level, vote_start
+        self.vote_rounds, self.chroma_scale = vote_rounds, chroma_scale
+        self.vote_layer = vote_layer or min(self.texture_layers, key=lambda name: texture.strides[name])
+        if self.vote_layer not in self.texture_layers:
+            raise ValueError(f"synthesis.vote_layer {vote_layer!r} is not a texture layer ({self.texture_layers})")
         self.levels, self.max_pixels, self.feather, self.window_context = levels, max_pixels, feather, window_context
         self.crop_to_hole = crop_to_hole
 
@@ -156,7 +138,8 @@ class Synthesizer(torch.nn.Module):
             if image.is_cuda:
                 torch.cuda.reset_peak_memory_stats(image.device)
             start = time.perf_counter()
-            level = self.level(known, level_hole, init, target, alpha, pixel_blur)
+            voting = self.vote_from_level is not None and number >= self.vote_from_level
+            level = self.level(known, level_hole, init, target, alpha, pixel_blur, voting)
             top, bottom, left, right = level.box
             fill, energies, evaluations = self._optimize(level, init[..., top:bottom, left:right], number, progress)
             result = known.clone()  # every hole pixel lies in the crop
@@ -186,7 +169,7 @@ class Synthesizer(torch.nn.Module):
             return {name: value.float() for name, value in self.texture(image).items()}
 
     def level(self, known: Tensor, hole: Tensor, init: Tensor, target: Tensor, alpha: float | None = None,
-              pixel_blur: float | None = None) -> Level:
+              pixel_blur: float | None = None, voting: bool = False) -> Level:
         """One level's constants: the candidate banks from one forward pass of ``known`` ``[1,3,h,w]`` with
         ``init`` in ``hole`` ``[1,1,h,w]`` (the candidates the fill can change are refreshed at each matching)
         and the crop to optimize (``crop_to_hole``; else all of it)."""
@@ -196,8 +179,8 @@ class Synthesizer(torch.nn.Module):
         strides = self.texture.strides
         cells = {name: hole_cells(hole, strides[name], value.shape[-2:]) for name, value in features.items()}
         dtype = self.matching_dtype(known.device)
-        banks = {name: candidate_bank(features[name], cells[name], self.candidate_stride, dtype, self.max_candidates)
-                 for name in self.texture_layers}
+        banks = {name: candidate_bank(features[name], cells[name], self.candidate_stride, dtype, self.max_candidates,
+                                      self.match_distance) for name in self.texture_layers}
         stride, context = max(strides.values()), self.texture.context  # the crop keeps every layer's cell grid
         height, width = hole.shape[-2:]
         # the fill changes the features up to `context` px (+ a patch, two cells) away, and those need `context` more
@@ -214,7 +197,8 @@ class Synthesizer(torch.nn.Module):
         cells = {name: value[..., top // strides[name] :, left // strides[name] :] for name, value in cells.items()}
         alpha, pixel_blur = self.alpha if alpha is None else alpha, self.pixel_blur if pixel_blur is None else pixel_blur
         return Level((top, bottom, left, right), known[box], mask[box], target[box], cells, banks, fresh, alpha,
-                     pixel_blur, target_features, content_count)
+                     pixel_blur, target_features, content_count, build_search(self.matcher, self.chunk_size),
+                     known if voting else None, target[box] if voting else None)
 
     def energies(self, x: Tensor, level: Level, matches: dict[str, Matches | None] | None = None,
                  ) -> tuple[dict[str, Tensor], dict[str, Matches | None]]:
@@ -235,7 +219,7 @@ class Synthesizer(torch.nn.Module):
                 level.banks[name].refresh(features[name], *changing)
             matches = {name: find_matches(features[name], level.cells[name][..., : features[name].shape[-2],
                                                                               : features[name].shape[-1]],
-                                          level.banks[name], self.chunk_size, self.overlap_average)
+                                          level.banks[name], level.search, self.overlap_average)
                        for name in self.texture_layers}
         texture = sum(texture_energy(features[name], matches[name], self.normalize) for name in self.texture_layers)
         if self.normalize:
@@ -245,17 +229,51 @@ class Synthesizer(torch.nn.Module):
         tv, tv_chroma = (total_variation(opponent[:, channels], hole) / pixels for channels in (slice(1), slice(1, 3)))
         return {"pixel": pixel, "texture": texture, "tv": tv, "tv_chroma": tv_chroma}, matches
 
+    def revote(self, level: Level, x: Tensor) -> None:
+        """The E-step: the level's pixel target becomes the vote of the matches of ``x`` ``[1,3,h,w]`` (the prior's
+        fill where no patch voted)."""
+        with torch.no_grad():
+            matches = self.energies(x, level)[1][self.vote_layer]
+        if matches is not None:
+            voted, weights = vote(level.vote_source, matches.queries, matches.sources,
+                                  self.texture.strides[self.vote_layer], tuple(level.known.shape[-2:]))
+            level.target = torch.where(weights > 0, voted, level.prior_target)
+
+    def _minimize(self, fill: FillParameters, closure: Callable[[], Tensor], budget: int, spent: Callable[[], int],
+                  ) -> None:
+        """Runs the optimizer on ``fill`` until ``spent()`` evaluations reach ``budget``. While the nearest
+        neighbours change between evaluations the energy is only piecewise smooth and L-BFGS can stop early (a
+        failed line search); it is restarted with a fresh history until the budget is spent or a restart makes
+        no progress. A step to a non-finite image is undone and ends the run."""
+        if self.optimizer == "adam":
+            optimizer = torch.optim.Adam(fill.tensors, lr=self.lr)
+            while spent() < budget:
+                optimizer.step(closure)
+            return
+        while spent() < budget:
+            start, saved = spent(), fill.snapshot()
+            optimizer = torch.optim.LBFGS(fill.tensors, lr=self.lr, max_iter=budget - start, max_eval=budget - start,
+                                          history_size=self.history_size, line_search_fn=self.line_search,
+                                          tolerance_grad=0.0, tolerance_change=0.0)
+            optimizer.step(closure)
+            if not fill.finite():
+                fill.restore(saved)
+                break
+            if spent() - start <= 2:
+                break
+
     def _optimize(self, level: Level, init: Tensor, number: int, progress: Progress | None,
                   ) -> tuple[Tensor, dict[str, float], int]:
         """Minimizes the energy over the hole pixels of the level's crop, from ``init`` ``[1,3,h,w]``."""
-        fill = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+        fill = FillParameters(init, self.chroma_scale)
         known, mask = level.known, level.hole
         evaluations, last, matches = 0, {}, None
 
         def closure() -> Tensor:
             nonlocal evaluations, last, matches
-            optimizer.zero_grad()
-            x = known * (1 - mask) + fill * mask
+            for tensor in fill.tensors:
+                tensor.grad = None
+            x = known * (1 - mask) + fill.image() * mask
             rematch = matches is None or (self.rematch_every > 0 and evaluations % self.rematch_every == 0)
             terms, matches = self.energies(x, level, None if rematch else matches)
             energy = (self.pixel_weight * terms["pixel"] + level.alpha * terms["texture"]
@@ -267,24 +285,16 @@ class Synthesizer(torch.nn.Module):
                 progress(number, min(evaluations, self.iterations), self.iterations)
             return energy
 
-        if self.optimizer == "adam":
-            optimizer = torch.optim.Adam([fill], lr=self.lr)
-            for _ in range(self.iterations):
-                optimizer.step(closure)
-        else:
-            # While the nearest neighbours change between evaluations the energy is only piecewise smooth and
-            # L-BFGS can stop early (a failed line search); it is restarted with a fresh history until the
-            # evaluation budget is spent or a restart makes no progress.
-            while evaluations < self.iterations:
-                start = evaluations
-                optimizer = torch.optim.LBFGS([fill], lr=self.lr, max_iter=self.iterations - evaluations,
-                                              max_eval=self.iterations - evaluations, history_size=self.history_size,
-                                              line_search_fn=self.line_search, tolerance_grad=0.0, tolerance_change=0.0)
-                optimizer.step(closure)
-                if evaluations - start <= 2:
-                    break
+        voting = level.vote_source is not None
+        rounds = self.vote_rounds if voting else 1  # EM: vote (E), then optimize the energy towards it (M)
+        for round_number in range(rounds):
+            if voting:
+                self.revote(level, known * (1 - mask) + fill.image().detach() * mask)
+                if round_number == 0 and self.vote_start:
+                    fill.assign(level.target)
+            self._minimize(fill, closure, round(self.iterations * (round_number + 1) / rounds), lambda: evaluations)
         with torch.no_grad():
-            return known * (1 - mask) + fill.clamp(0, 1) * mask, last, evaluations
+            return known * (1 - mask) + fill.image().clamp(0, 1) * mask, last, evaluations
 
 
 def build_synthesizer(texture: dict, synthesis: dict, pyramid: dict) -> Synthesizer:

@@ -1,0 +1,46 @@
+"""What one pyramid level's energy compares the image with (``Level``), and the energy's image terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from neuralpatch.synthesis.matching import CandidateBank, Search
+
+# orthonormal RGB → (luminance, two chroma axes): TV(x) = TV(luminance) + TV(chroma)
+OPPONENT = torch.tensor([[1 / 3**0.5] * 3, [1 / 2**0.5, -1 / 2**0.5, 0], [1 / 6**0.5, 1 / 6**0.5, -2 / 6**0.5]])
+PIXEL_SCALE = 255.0  # unnormalized energies are measured on the 0–255 scale, as in the paper
+
+
+def total_variation(image: Tensor, hole: Tensor) -> Tensor:
+    """Σ squared differences of neighbouring pixels of ``image`` ``[1,C,h,w]``, over the pairs that touch
+    ``hole`` ``[1,1,h,w]`` (the others never change)."""
+    vertical = (image[..., 1:, :] - image[..., :-1, :]).pow(2) * torch.maximum(hole[..., 1:, :], hole[..., :-1, :])
+    horizontal = (image[..., 1:] - image[..., :-1]).pow(2) * torch.maximum(hole[..., 1:], hole[..., :-1])
+    return vertical.sum() + horizontal.sum()
+
+
+@dataclass
+class Level:
+    """What the energy of one pyramid level compares the image with. Only a crop of the level is optimized: the
+    hole's bounding box grown so that it holds every patch whose features the fill changes, with the context
+    those features see."""
+
+    box: tuple[int, int, int, int]  # (top, bottom, left, right) of the crop in the level's image
+    known: Tensor  # [1,3,h,w] the crop of the level's image
+    hole: Tensor  # [1,1,h,w] float
+    target: Tensor  # [1,3,h,w] the prior's fill
+    cells: dict[str, Tensor]  # layer → [1,1,≥h/s,≥w/s] bool: hole cells from the crop's top-left on
+    banks: dict[str, CandidateBank | None]  # layer → the known patches of the whole level
+    fresh: dict[str, tuple[Tensor, Tensor, Tensor]]  # layer → the candidates the fill can change, refreshed from
+    # the crop's features at each matching: (index in the bank, rows, cols in the crop's feature map)
+    alpha: float
+    pixel_blur: float
+    target_features: dict[str, Tensor]  # with content_layer: the target's features
+    content_count: int  # elements of content_layer's features over the whole level: the mean's denominator
+    search: Search  # the nearest-neighbour search (a randomized one keeps its field in the banks)
+    vote_source: Tensor | None = None  # [1,3,H,W] the whole level's image: with voting, the pixel target is the
+    # vote of the vote layer's matches from it (re-voted at each EM round), the prior's fill where none voted
+    prior_target: Tensor | None = None  # [1,3,h,w] the prior's fill of the crop

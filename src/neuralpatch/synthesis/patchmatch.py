@@ -1,0 +1,80 @@
+"""Nearest-neighbour search over a candidate bank: exhaustive (one convolution per chunk of candidates) or
+randomized (PatchMatch's propagation + random search, Barnes et al. 2009), both by normalized cross-correlation.
+
+A search maps the 3×3 patches of a feature region to candidate indices. The randomized one keeps its
+nearest-neighbour field between calls (the bank is per level and layer), so each matching of a level continues
+from the last one: its cost is ~(4 + log₂ size) patch products per query and iteration, whatever the number of
+candidates, so every known patch (stride 1) can be a candidate at any photo size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from neuralpatch.synthesis.matching import CandidateBank, ExhaustiveSearch, Search, nearest_patches
+
+
+class PatchMatchSearch:
+    """Propagation from the four neighbours (their match shifted by one cell) and random search around the
+    current match at halving radii (``samples`` at each), ``iterations`` rounds per call (``first_iterations``
+    when the field is new: it starts from the exact nearest neighbours among an even subsample of at most
+    ``seed_candidates`` candidates). Candidates are those of the bank (on its grid, wholly known)."""
+
+    def __init__(self, iterations: int = 2, first_iterations: int = 4, samples: int = 4, seed_candidates: int = 1024,
+                 chunk_size: int = 1024, seed: int = 0):
+        self.iterations, self.first_iterations, self.samples, self.seed = iterations, first_iterations, samples, seed
+        self.seed_candidates, self.chunk_size = seed_candidates, chunk_size
+
+    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank) -> Tensor:
+        height, width = region.shape[-2] - 2, region.shape[-1] - 2  # query positions
+        queries = F.unfold(region.float(), 3)[0].T  # [L,C·9], position-major as the region's grid
+        filters = bank.filters.flatten(1)  # [P,C·9]
+        bias = torch.zeros(len(filters), device=region.device) if bank.bias is None else bank.bias  # [P]
+        generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        state = bank.search_state
+        if state is None or state["origin"] != origin or state["field"].shape != (height, width):
+            step = -(-len(filters) // self.seed_candidates)  # ceil
+            field = nearest_patches(region, bank.filters[::step], self.chunk_size, bias[::step]) * step
+            rounds = self.first_iterations
+        else:
+            field, rounds = state["field"], self.iterations
+        score = self._score(queries, filters, bias, field.flatten()).view(height, width)
+        rows, cols = bank.rows, bank.cols  # [P] each candidate's place in the level's grid
+        for _ in range(rounds):
+            for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):  # the neighbour at (-dr,-dc)'s match, shifted
+                neighbour = F.pad(field[None, None].float(), (max(dc, 0), max(-dc, 0), max(dr, 0), max(-dr, 0)),
+                                  mode="replicate")[0, 0].long()
+                neighbour = neighbour[max(-dr, 0): max(-dr, 0) + height, max(-dc, 0): max(-dc, 0) + width]
+                field, score = self._try(queries, filters, bias, field, score,
+                                         bank.index_at(rows[neighbour] + dr, cols[neighbour] + dc))
+            radius = max(bank.grid)
+            while radius >= 1:
+                for _ in range(self.samples):
+                    jitter = (torch.randint(-radius, radius + 1, (2, height, width), generator=generator)
+                              .to(region.device))
+                    field, score = self._try(queries, filters, bias, field, score,
+                                             bank.index_at(rows[field] + jitter[0], cols[field] + jitter[1]))
+                radius //= 2
+        bank.search_state = {"origin": origin, "field": field}
+        return field
+
+    @staticmethod
+    def _score(queries: Tensor, filters: Tensor, bias: Tensor, index: Tensor) -> Tensor:
+        """Each query's score against its candidate ``index``, as ``nearest_patches`` scores it."""
+        return (queries * filters[index].float()).sum(1) + bias[index]
+
+    def _try(self, queries: Tensor, filters: Tensor, bias: Tensor, field: Tensor, score: Tensor, proposal: Tensor,
+             ) -> tuple[Tensor, Tensor]:
+        """Keep ``proposal`` (candidate indices, -1 = none) where it scores better."""
+        valid = proposal >= 0
+        candidate = self._score(queries, filters, bias, proposal.clamp_min(0).flatten()).view_as(score)
+        better = valid & (candidate > score)
+        return torch.where(better, proposal, field), torch.where(better, candidate, score)
+
+
+def build_search(matcher: str, chunk_size: int) -> Search:
+    """``synthesis.matcher`` → its search: ``exhaustive`` (exact) or ``patchmatch`` (randomized)."""
+    return {"exhaustive": ExhaustiveSearch, "patchmatch": PatchMatchSearch}[matcher](chunk_size=chunk_size)
+
