@@ -1,8 +1,8 @@
 """Evaluation: methods (the synthesis with each prior, the baselines alone) run on a fixed evaluation set,
-scored by neuralpatch.metrics, tabled and aggregated over Hydra multiruns. Uses synthesis, training and metrics."""
+scored by neuralpatch.metrics and tabled; ``multirun`` aggregates a Hydra sweep's tables (``python -m
+neuralpatch.evaluation.multirun DIR``). Uses synthesis, training and metrics."""
 
-from neuralpatch.evaluation.multirun import AggregateCallback, aggregate
 from neuralpatch.evaluation.run import build_eval_set, evaluate
 from neuralpatch.evaluation.methods import NeuralPatchSynthesis, PriorOnly
 
-__all__ = ["AggregateCallback", "NeuralPatchSynthesis", "PriorOnly", "aggregate", "build_eval_set", "evaluate"]
+__all__ = ["NeuralPatchSynthesis", "PriorOnly", "build_eval_set", "evaluate"]
