@@ -6,8 +6,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from neuralpatch.synthesis.inpaint_files import inpaint_files
 from neuralpatch.runs import register_resolvers, script
+from neuralpatch.synthesis.inpaint_files import inpaint_files
 
 register_resolvers()  # ${run_folder:...} in the configs' hydra sections
 

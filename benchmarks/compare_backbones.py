@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import save_image
 
-from neuralpatch.training.data import read_image, samples_dir
-from neuralpatch.training.masks import CenterMask
 from neuralpatch.metrics.hole import hole_metrics
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import build_texture_network
+from neuralpatch.training.data import read_image, samples_dir
+from neuralpatch.training.masks import CenterMask
 
 PHOTOS = ["Bridge_by_Sander_Klootwijk.jpg", "greentock_by_Peter_Nerlich.jpg", "picosdeeuropa_by_Aitzol_Berasategi.jpg"]
 BACKBONES = {"vgg16_bn_craft": ["relu3_1", "relu4_1"], "efficientnet_lite0": ["stage2", "stage3"]}

@@ -24,11 +24,11 @@ import yaml
 from hydra.utils import instantiate
 
 from neuralpatch.evaluation.run import named_photos, square_crop
-from neuralpatch.training.masks import CenterMask, IrregularMask
 from neuralpatch.metrics.hole import hole_metrics
 from neuralpatch.metrics.perceptual import Lite0Distance
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import build_texture_network
+from neuralpatch.training.masks import CenterMask, IrregularMask
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 COLUMNS = ["setting", "masks", "images", "judge", "grain", "sharpness", "psnr", "seconds"]

@@ -28,12 +28,12 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from neuralpatch.synthesis import synthesizer as synthesis_module
-from neuralpatch.training.data import samples_dir
 from neuralpatch.files import from_uint8, read_photo, save_png, to_uint8
+from neuralpatch.synthesis import synthesizer as synthesis_module
 from neuralpatch.synthesis.priors import OpenCVPrior
 from neuralpatch.synthesis.synthesizer import Synthesizer, peak_memory_mb
 from neuralpatch.synthesis.texture import build_texture_network
+from neuralpatch.training.data import samples_dir
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader
 
+from neuralpatch.synthesis.holes import composite
 from neuralpatch.training.masks import CenterMask
 from neuralpatch.training.module import ContentModule, hole_weights, weighted_l2
-from neuralpatch.synthesis.holes import composite
 
 
 def batches(n: int, batch_size: int, size: int, device: str) -> list[dict[str, torch.Tensor]]:

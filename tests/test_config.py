@@ -7,11 +7,11 @@ from omegaconf import OmegaConf
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from conftest import CONF, TINY
+from neuralpatch.synthesis.synthesizer import build_synthesizer
+from neuralpatch.synthesis.texture import build_texture_network
 from neuralpatch.training.data import InpaintingDataModule, samples_dir
 from neuralpatch.training.masks import CenterMask, MixedMask
 from neuralpatch.training.module import ContentModule
-from neuralpatch.synthesis.synthesizer import build_synthesizer
-from neuralpatch.synthesis.texture import build_texture_network
 from neuralpatch.training.run import is_distributed, strategy
 
 

@@ -16,10 +16,10 @@ from PIL import Image
 from conftest import CONF, ROOT, TINY
 from neuralpatch.evaluation.run import evaluate
 from neuralpatch.files import InputError, read_mask, read_photo
-from neuralpatch.synthesis.inpaint_files import inpaint_files
-from neuralpatch.training.loggers import wandb_logger
 from neuralpatch.runs import run_folder
+from neuralpatch.synthesis.inpaint_files import inpaint_files
 from neuralpatch.synthesis.synthesizer import Synthesizer
+from neuralpatch.training.loggers import wandb_logger
 from neuralpatch.training.run import train
 
 FAST = ["texture=random", "synthesis.iterations=2", "synthesis.line_search=null", "pyramid.levels=2", "device=cpu"]

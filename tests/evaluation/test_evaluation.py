@@ -8,9 +8,9 @@ from hydra.utils import instantiate
 from torchvision.transforms.functional import gaussian_blur
 
 from conftest import CONF
+from neuralpatch.evaluation.methods import Resources
 from neuralpatch.evaluation.multirun import aggregate
 from neuralpatch.evaluation.run import build_eval_set, evaluate
-from neuralpatch.evaluation.methods import Resources
 from neuralpatch.metrics.hole import grain, hole_metrics
 from neuralpatch.training.module import ContentModule
 

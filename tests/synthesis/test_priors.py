@@ -4,15 +4,15 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import gaussian_blur
 
-from neuralpatch.training.data import samples_dir
 from neuralpatch.files import from_uint8
-from neuralpatch.training.module import ContentModule
 from neuralpatch.metrics.perceptual import Lite0Distance
-from neuralpatch.synthesis.priors import MeanPrior, OpenCVPrior, PatchMatchPrior
-from neuralpatch.training.prior import ContentPrior
 from neuralpatch.synthesis.holes import downsample
+from neuralpatch.synthesis.priors import MeanPrior, OpenCVPrior, PatchMatchPrior
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
+from neuralpatch.training.data import samples_dir
+from neuralpatch.training.module import ContentModule
+from neuralpatch.training.prior import ContentPrior
 
 
 def tiny_generator():

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torchvision import models
 
-from neuralpatch.synthesis import texture as texture_module
 from neuralpatch.metrics.hole import hole_metrics
-from neuralpatch.synthesis.matching import candidate_bank, find_matches, gather_patches, nearest_patches, patch_grid, texture_energy
+from neuralpatch.synthesis import texture as texture_module
 from neuralpatch.synthesis.holes import feather_weights
+from neuralpatch.synthesis.matching import candidate_bank, find_matches, gather_patches, nearest_patches, patch_grid, texture_energy
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import build_texture_network, random_vgg19, vgg_layer_names
 

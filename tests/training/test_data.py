@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from neuralpatch.training.data import InpaintingDataModule, list_images, samples_dir
 from neuralpatch.files import InputError
+from neuralpatch.training.data import InpaintingDataModule, list_images, samples_dir
 from neuralpatch.training.masks import BoxMask, CenterMask
 
 

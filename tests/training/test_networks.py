@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from neuralpatch.training.module import hole_weights, weighted_l2
 from neuralpatch.synthesis.holes import composite
+from neuralpatch.training.module import hole_weights, weighted_l2
 from neuralpatch.training.networks import ContentGenerator, Discriminator
 
 

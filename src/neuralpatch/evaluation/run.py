@@ -16,15 +16,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from neuralpatch.evaluation.methods import Resources
 from neuralpatch.files import (InputError, atomic_write, first_line, from_uint8, read_photo, resolve_device, save_png,
                                to_uint8)
-from neuralpatch.synthesis.inpaint_files import read_pair
-from neuralpatch.training.loggers import wandb_offline
-from neuralpatch.evaluation.methods import Resources
 from neuralpatch.metrics.hole import hole_metrics
 from neuralpatch.metrics.perceptual import build_judge
 from neuralpatch.runs import instantiate_checked
+from neuralpatch.synthesis.inpaint_files import read_pair
 from neuralpatch.synthesis.settings import check_config
+from neuralpatch.training.loggers import wandb_offline
 
 log = logging.getLogger(__name__)
 

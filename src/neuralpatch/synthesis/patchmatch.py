@@ -32,8 +32,9 @@ class PatchMatchSearch:
         queries = F.unfold(region.float(), 3)[0].T  # [L,C·9], position-major as the region's grid
         filters = bank.filters.flatten(1)  # [P,C·9]
         bias = torch.zeros(len(filters), device=region.device) if bank.bias is None else bank.bias  # [P]
-        generator = torch.Generator(device="cpu").manual_seed(self.seed)
         state = bank.search_state
+        calls = 0 if state is None else state["calls"] + 1  # a new random stream at each matching
+        generator = torch.Generator(device="cpu").manual_seed(self.seed + calls)
         if state is None or state["origin"] != origin or state["field"].shape != (height, width):
             step = -(-len(filters) // self.seed_candidates)  # ceil
             field = nearest_patches(region, bank.filters[::step], self.chunk_size, bias[::step]) * step
@@ -45,7 +46,7 @@ class PatchMatchSearch:
         for _ in range(rounds):
             for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):  # the neighbour at (-dr,-dc)'s match, shifted
                 neighbour = F.pad(field[None, None].float(), (max(dc, 0), max(-dc, 0), max(dr, 0), max(-dr, 0)),
-                                  mode="replicate")[0, 0].long()
+                                  mode="replicate")[0, 0].long()  # exact below 2²⁴ candidates
                 neighbour = neighbour[max(-dr, 0): max(-dr, 0) + height, max(-dc, 0): max(-dc, 0) + width]
                 field, score = self._try(queries, filters, bias, field, score,
                                          bank.index_at(rows[neighbour] + dr, cols[neighbour] + dc))
@@ -57,7 +58,7 @@ class PatchMatchSearch:
                     field, score = self._try(queries, filters, bias, field, score,
                                              bank.index_at(rows[field] + jitter[0], cols[field] + jitter[1]))
                 radius //= 2
-        bank.search_state = {"origin": origin, "field": field}
+        bank.search_state = {"origin": origin, "field": field, "calls": calls}
         return field
 
     @staticmethod

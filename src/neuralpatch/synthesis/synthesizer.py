@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
-from neuralpatch.synthesis.holes import crop_box, downsample, feather_weights, hole_cells, hole_width, hole_windows, resize
 from neuralpatch.synthesis.energy import OPPONENT, PIXEL_SCALE, Level, total_variation
+from neuralpatch.synthesis.holes import crop_box, downsample, feather_weights, hole_cells, hole_width, hole_windows, resize
 from neuralpatch.synthesis.matching import Matches, candidate_bank, find_matches, texture_energy
 from neuralpatch.synthesis.parametrization import FillParameters
 from neuralpatch.synthesis.patchmatch import build_search

@@ -11,10 +11,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from torchvision.utils import make_grid
 
 from neuralpatch.metrics.hole import hole_metrics
-from neuralpatch.training.module import log_image
-from neuralpatch.training.prior import ContentPrior
 from neuralpatch.synthesis.settings import check_config
 from neuralpatch.synthesis.synthesizer import Synthesizer, build_synthesizer
+from neuralpatch.training.module import log_image
+from neuralpatch.training.prior import ContentPrior
 
 
 class SynthesisCallback(L.Callback):

@@ -12,9 +12,9 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from neuralpatch.runs import instantiate_checked
 from neuralpatch.training.callbacks import LatestCheckpoint, RunProgressBar
 from neuralpatch.training.module import read_checkpoint
-from neuralpatch.runs import instantiate_checked
 
 log = logging.getLogger(__name__)
 
