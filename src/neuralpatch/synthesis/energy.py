@@ -31,7 +31,7 @@ class Level:
     box: tuple[int, int, int, int]  # (top, bottom, left, right) of the crop in the level's image
     known: Tensor  # [1,3,h,w] the crop of the level's image
     hole: Tensor  # [1,1,h,w] float
-    target: Tensor  # [1,3,h,w] the prior's fill
+    target: Tensor  # [1,3,h,w] the pixel term's target: the prior's fill, or with voting the vote
     cells: dict[str, Tensor]  # layer → [1,1,≥h/s,≥w/s] bool: hole cells from the crop's top-left on
     banks: dict[str, CandidateBank | None]  # layer → the known patches of the whole level
     fresh: dict[str, tuple[Tensor, Tensor, Tensor]]  # layer → the candidates the fill can change, refreshed from

@@ -20,6 +20,7 @@ SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
     "matcher": ("synthesis.matcher", lambda v: v in ("exhaustive", "patchmatch"), "exhaustive or patchmatch"),
     "match_distance": ("synthesis.match_distance", lambda v: v in ("ncc", "l2"), "ncc or l2"),
     "chroma_scale": ("synthesis.chroma_scale", lambda v: v >= 1, "≥ 1 (1 = full-resolution chroma)"),
+    "vote_rounds": ("synthesis.vote_rounds", lambda v: v >= 1, "≥ 1"),
     "vote_from_level": ("synthesis.vote_from_level", lambda v: v is None or v >= 0, "≥ 0 or null (no voting)"),
     "precision": ("synthesis.precision", lambda v: v in ("auto", "float32", "bfloat16"), "auto, float32 or bfloat16"),
     "match_dtype": ("synthesis.match_dtype", lambda v: v in ("auto", "float32", "bfloat16", "float16"),
