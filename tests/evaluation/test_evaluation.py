@@ -89,8 +89,12 @@ def test_grain_is_one_for_the_truth_small_for_a_blur_large_for_coloured_noise():
 def test_grain_ignores_the_hole_edge_and_survives_a_thin_hole():
     photo, hole = textured(), torch.zeros(1, 1, 64, 64)
     hole[..., 16:48, 16:48] = 1
-    edge = hole - F.pad(hole[..., 4:-4, 4:-4], (4, 4, 4, 4))  # the 4-px band inside the hole's edge
+    edge = hole - (1 - F.max_pool2d(1 - hole, 9, stride=1, padding=4))  # the 4-px band inside the hole's edge
+    assert edge.sum() == 32 * 32 - 24 * 24
     assert grain(photo + 0.2 * edge, photo, hole)["grain"] == pytest.approx(1.0)
+    noise = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2)) * 0.1
+    noise = noise - noise.mean(1, keepdim=True)  # colour speckle confined to that band
+    assert grain(photo + noise * edge, photo, hole)["grain"] < 1.5
     thin = torch.zeros(1, 1, 64, 64)
     thin[..., 30:34, 8:56] = 1  # 4 px: nothing survives the erosion, the hole itself is used
     assert grain(photo, photo, thin)["grain"] == pytest.approx(1.0)

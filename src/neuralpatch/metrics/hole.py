@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 from torchvision.transforms.functional import gaussian_blur
 
-from neuralpatch.synthesis.energy import OPPONENT
+from neuralpatch.synthesis.energy import to_opponent
 
 GRAIN_SIGMA = 1.0  # px: the finest band is the image minus its Gaussian blur of this σ
 GRAIN_EROSION = 4  # px: the band is measured this far inside the hole (its edge mixes in the known region)
@@ -35,9 +34,8 @@ def grain(result: Tensor, target: Tensor, hole: Tensor) -> dict[str, float]:
     hole = hole.float()
     inner = 1 - F.max_pool2d(1 - hole, 2 * GRAIN_EROSION + 1, stride=1, padding=GRAIN_EROSION)  # [1,1,H,W]
     region = inner if inner.any() else hole
-    opponent = OPPONENT.to(result)
-    ratio = (fine_band_energy(torch.einsum("oc,nchw->nohw", opponent, result), region)
-             / fine_band_energy(torch.einsum("oc,nchw->nohw", opponent, target), region).clamp_min(1e-12))  # [3]
+    ratio = (fine_band_energy(to_opponent(result), region)
+             / fine_band_energy(to_opponent(target), region).clamp_min(1e-12))  # [3]
     return {"grain": float(ratio[1:].mean()), "grain_luma": float(ratio[0])}
 
 

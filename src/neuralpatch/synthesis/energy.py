@@ -14,6 +14,11 @@ OPPONENT = torch.tensor([[1 / 3**0.5] * 3, [1 / 2**0.5, -1 / 2**0.5, 0], [1 / 6*
 PIXEL_SCALE = 255.0  # unnormalized energies are measured on the 0–255 scale, as in the paper
 
 
+def to_opponent(image: Tensor) -> Tensor:
+    """RGB ``[N,3,H,W]`` → (luminance, two chroma axes) ``[N,3,H,W]`` (orthonormal: the inverse is the transpose)."""
+    return torch.einsum("oc,nchw->nohw", OPPONENT.to(image), image)
+
+
 def total_variation(image: Tensor, hole: Tensor) -> Tensor:
     """Σ squared differences of neighbouring pixels of ``image`` ``[1,C,h,w]``, over the pairs that touch
     ``hole`` ``[1,1,h,w]`` (the others never change)."""

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from neuralpatch.synthesis.energy import OPPONENT
+from neuralpatch.synthesis.energy import OPPONENT, to_opponent
 
 
 class FillParameters:
@@ -22,7 +22,7 @@ class FillParameters:
     def _split(self, image: Tensor) -> list[Tensor]:
         if self.chroma_scale == 1:
             return [image.clone(memory_format=torch.contiguous_format)]
-        opponent = torch.einsum("oc,nchw->nohw", OPPONENT.to(image), image)  # [1,3,h,w]
+        opponent = to_opponent(image)  # [1,3,h,w]
         coarse = [-(-side // self.chroma_scale) for side in self.size]  # ceil
         return [opponent[:, :1].contiguous(), F.interpolate(opponent[:, 1:], coarse, mode="area").contiguous()]
 

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
-from neuralpatch.synthesis.energy import OPPONENT, PIXEL_SCALE, Level, total_variation
+from neuralpatch.synthesis.energy import PIXEL_SCALE, Level, to_opponent, total_variation
 from neuralpatch.synthesis.holes import crop_box, downsample, feather_weights, hole_cells, hole_width, hole_windows, resize
 from neuralpatch.synthesis.matching import Matches, candidate_bank, find_matches, texture_energy
 from neuralpatch.synthesis.parametrization import FillParameters
@@ -224,7 +224,7 @@ class Synthesizer(torch.nn.Module):
         texture = sum(texture_energy(features[name], matches[name], self.normalize) for name in self.texture_layers)
         if self.normalize:
             texture = texture / len(self.texture_layers)
-        opponent = torch.einsum("oc,nchw->nohw", OPPONENT.to(x), x * units)  # [1,3,h,w]: luminance, chroma
+        opponent = to_opponent(x * units)  # [1,3,h,w]: luminance, chroma
         pixels = hole.sum() if self.normalize else 1
         tv, tv_chroma = (total_variation(opponent[:, channels], hole) / pixels for channels in (slice(1), slice(1, 3)))
         return {"pixel": pixel, "texture": texture, "tv": tv, "tv_chroma": tv_chroma}, matches
