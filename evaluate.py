@@ -1,5 +1,6 @@
 """Compare inpainting methods on a fixed evaluation set: python evaluate.py [method=[nps,telea]] [key=value ...]"""
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -7,7 +8,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from neuralpatch.evaluation.run import evaluate
-from neuralpatch.runs import register_resolvers, script
+from neuralpatch.runs import check_command_line, register_resolvers, script
 
 register_resolvers()  # ${run_folder:...} in the configs' hydra sections
 
@@ -18,4 +19,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("evaluate.py", sys.argv[1:])
     main()

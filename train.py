@@ -1,9 +1,11 @@
 """Train the content network: python train.py [model=content] [trainer.devices=4] [key=value ...]"""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from neuralpatch.runs import register_resolvers, script
+from neuralpatch.runs import check_command_line, register_resolvers, script
 from neuralpatch.training.run import train
 
 register_resolvers()  # ${run_folder:...} in the configs' hydra sections
@@ -15,4 +17,5 @@ def main(cfg: DictConfig) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    check_command_line("train.py", sys.argv[1:])
     main()

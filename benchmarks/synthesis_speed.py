@@ -1,22 +1,31 @@
-"""The reference benchmark of neural patch synthesis: seconds per image, where they go, peak memory and the
-distance to the floor, for photo size × hole size × device × dtype. Prints one table.
+"""The reference benchmark of neural patch synthesis: what a user waits for (the wall time of the whole
+``inpaint.py`` process and its start-up), the synthesis seconds, where they go, peak memory and the distance to
+the floor, for photo size × hole size × device × dtype. Prints one table.
 
-    python benchmarks/synthesis_speed.py --cases 256:128 512:256 4096x3072:300
+    python benchmarks/synthesis_speed.py --cases 256:128 512:256 4096x3072:300 --dtype float32 bfloat16
     python benchmarks/synthesis_speed.py --device cuda --cases 512:256 2048:1024 --dtype float32 bfloat16
 
+``--dtype float32`` forces the float32 path, so a CPU with bfloat16 measures what one without it gets.
 Each case is a shipped photo resized to WxH (a square side alone: WxW) with a centred square hole of the given
-side, inpainted with the default settings (``conf/synthesis/default.yaml``, ``conf/pyramid/default.yaml``,
+side (or ``thick`` / ``medium``: the seeded free-form strokes of masks=irregular, e.g. ``512:thick``; or ``demo``:
+what a bare ``python inpaint.py`` fills), inpainted with the default settings (``conf/synthesis/default.yaml``, ``conf/pyramid/default.yaml``,
 Telea prior) unless overridden. Shares of the synthesis time: the texture network's forward and backward
 passes, nearest-neighbour matching, and the rest (L-BFGS, line search, energy arithmetic, prior, windows).
 I/O: decoding the photo and writing the result PNG. Floor: one forward + backward of the texture network at
 each level's size, measured alone, times the evaluations of that level; ratio = synthesis / floor.
+``inpaint.py`` s: the wall time of ``python inpaint.py +image=… +mask=…`` with the same settings, from launch to
+exit; start-up: from launch to the start of the synthesis (imports, config, texture network, reading the files);
+its peak MB is that process's peak resident memory (the GPU's peak allocation on a GPU). ``--no-process`` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -28,14 +37,17 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from neuralpatch.files import from_uint8, read_photo, save_png, to_uint8
+from neuralpatch.files import from_uint8, read_mask, read_photo, save_png, to_uint8
+from neuralpatch.synthesis.inpaint_files import demo_inputs
 from neuralpatch.synthesis import synthesizer as synthesis_module
 from neuralpatch.synthesis.priors import OpenCVPrior
 from neuralpatch.synthesis.synthesizer import Synthesizer, peak_memory_mb
 from neuralpatch.synthesis.texture import build_texture_network
 from neuralpatch.training.data import samples_dir
+from neuralpatch.training.masks import IrregularMask
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
 
 
 def synchronize(device: torch.device) -> None:
@@ -92,6 +104,41 @@ def floor_seconds(synthesizer: Synthesizer, levels: list[dict], device: torch.de
     return total
 
 
+def case_files(case: str, source: Path, folder: Path, device: torch.device):
+    """(photo file, mask file, photo [1,3,H,W], hole [1,1,H,W], hole label) of ``WxH:side``, ``WxH:thick`` or
+    ``demo`` (the shipped demo that a bare ``python inpaint.py`` fills)."""
+    if case == "demo":
+        path, mask = demo_inputs()
+        photo = from_uint8(read_photo(path))
+        hole = torch.from_numpy(read_mask(mask, (photo.shape[-1], photo.shape[-2])))[None, None].float().to(device)
+        return path, mask, photo, hole, "demo"
+    shape, side = case.split(":")
+    width, height = (int(v) for v in (shape.split("x") if "x" in shape else (shape, shape)))
+    photo = F.interpolate(from_uint8(read_photo(source)), (height, width), mode="bicubic").clamp(0, 1)
+    path, mask = folder / f"{width}x{height}.png", folder / f"{width}x{height}_{side}_mask.png"
+    save_png(to_uint8(photo), path)
+    if side.isdigit():
+        hole = torch.zeros(1, 1, height, width, device=device)
+        top, left = (height - int(side)) // 2, (width - int(side)) // 2
+        hole[..., top : top + int(side), left : left + int(side)] = 1
+        side = f"{side}²"
+    else:
+        hole = IrregularMask.preset(side)(height, width, torch.Generator().manual_seed(0))[None].to(device)
+    save_png(to_uint8(hole.cpu().expand(1, 3, -1, -1)), mask)
+    return path, mask, photo, hole, side
+
+
+def inpaint_process(photo: Path, mask: Path, output: Path, overrides: list[str]) -> dict[str, float]:
+    """Runs ``inpaint.py`` on one photo as a user would; its wall time, start-up and peak MB (from its JSON)."""
+    launched = time.time()
+    subprocess.run([sys.executable, str(ROOT / "inpaint.py"), f"+image={photo}", f"+mask={mask}", f"output={output}",
+                    *overrides], check=True, capture_output=True, text=True)
+    wall = time.time() - launched
+    record = json.loads(output.with_suffix(".json").read_text())
+    return {"wall": wall, "start-up": record["started"] - launched,
+            "peak": max(level["peak_memory_mb"] for level in record["levels"])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -102,32 +149,30 @@ def main() -> None:
     parser.add_argument("--texture", default="vgg19", help="vgg19 falls back to the offline backbone without weights")
     parser.add_argument("--photo", default="picosdeeuropa_by_Aitzol_Berasategi.jpg")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="synthesis/pyramid overrides")
+    parser.add_argument("--no-process", action="store_true", help="skip the inpaint.py process rows")
     args = parser.parse_args()
 
     device = torch.device(args.device)
     settings = {**yaml.safe_load((CONF / "synthesis" / "default.yaml").read_text()),
                 **yaml.safe_load((CONF / "pyramid" / "default.yaml").read_text())}
-    settings |= {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+    pyramid_keys = set(yaml.safe_load((CONF / "pyramid" / "default.yaml").read_text()))
+    overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+    settings |= overrides
+    process_overrides = [f"{'pyramid' if key in pyramid_keys else 'synthesis'}.{item}"
+                         for key, item in zip(overrides, args.set)] + [f"texture.name={args.texture}", f"device={args.device}"]
     network = build_texture_network(args.texture, ["relu3_1", "relu4_1"]).to(device)
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} CPU"
     table = Table(title=f"neural patch synthesis, {settings['levels']} levels × {settings['iterations']} evaluations, "
                         f"relu3_1+relu4_1 of {network.name}; {machine}, {torch.get_num_threads()} threads, "
                         f"torch {torch.__version__}" + (f"; {' '.join(args.set)}" if args.set else ""))
-    for column in ("photo", "hole", "network / match dtype", "s / image", "forward", "backward", "matching", "rest", "I/O s",
-                   "peak MB", "floor s", "× floor"):
+    for column in ("photo", "hole", "network / match dtype", "inpaint.py s", "start-up s", "synthesis s", "forward",
+                   "backward", "matching", "rest", "I/O s", "peak MB", "floor s", "× floor"):
         table.add_column(column, justify="right")
     prior, source = OpenCVPrior("telea"), samples_dir() / args.photo
     with tempfile.TemporaryDirectory() as folder:
         for case in args.cases:
-            shape, side = case.split(":")
-            width, height = (int(v) for v in (shape.split("x") if "x" in shape else (shape, shape)))
-            side = int(side)
-            photo = F.interpolate(from_uint8(read_photo(source)), (height, width), mode="bicubic").clamp(0, 1)
-            path = Path(folder) / f"{width}x{height}.png"
-            save_png(to_uint8(photo), path)
-            hole = torch.zeros(1, 1, height, width, device=device)
-            top, left = (height - side) // 2, (width - side) // 2
-            hole[..., top : top + side, left : left + side] = 1
+            path, mask, photo, hole, side = case_files(case, source, Path(folder), device)
+            height, width = photo.shape[-2:]
             for dtype in args.dtype:
                 chosen = {} if dtype == "default" else {"precision": dtype, "match_dtype": dtype}
                 synthesizer = Synthesizer(network, **settings | chosen)
@@ -149,8 +194,13 @@ def main() -> None:
                 floor = floor_seconds(synthesizer, info["levels"], device)
                 shares = {k: timers.seconds[k] / seconds for k in ("forward", "backward", "matching")}
                 precision = "bfloat16" if synthesizer.bfloat16(device) else "float32"
-                table.add_row(f"{width}×{height}", f"{side}²", f"{precision} / {str(synthesizer.matching_dtype(device))[6:]}",
-                              f"{seconds:.2f}",
+                process = {"wall": float("nan"), "start-up": float("nan")}
+                if not args.no_process:
+                    forced = [] if dtype == "default" else [f"synthesis.precision={dtype}", f"synthesis.match_dtype={dtype}"]
+                    process = inpaint_process(path, mask, Path(folder) / "process.png", process_overrides + forced)
+                    peak = process["peak"]
+                table.add_row(f"{width}×{height}", side, f"{precision} / {str(synthesizer.matching_dtype(device))[6:]}",
+                              f"{process['wall']:.1f}", f"{process['start-up']:.1f}", f"{seconds:.2f}",
                               *(f"{100 * shares[k]:.0f} %" for k in ("forward", "backward", "matching")),
                               f"{100 * (1 - sum(shares.values())):.0f} %", f"{io:.2f}", f"{peak:.0f}",
                               f"{floor:.2f}", f"{seconds / floor:.1f}")

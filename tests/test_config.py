@@ -95,7 +95,7 @@ def test_synthesis_groups_compose_and_build(compose_config, config, group):
             assert set(network(torch.rand(1, 3, 32, 32))) == set(cfg.texture.layers)
         else:
             synthesizer = build_synthesizer({"name": "random", "layers": ["relu3_1"]}, cfg.synthesis, cfg.pyramid)
-            assert (synthesizer.alpha, synthesizer.iterations, synthesizer.levels) == (
+            assert (synthesizer.alpha, synthesizer.schedule.iterations, synthesizer.levels) == (
                 cfg.synthesis.alpha, cfg.synthesis.iterations, cfg.pyramid.levels)
             assert synthesizer.texture_layers == ["relu3_1"]
 
@@ -149,7 +149,8 @@ PRESETS = {
     "authors": {'prior': {'_target_': 'neuralpatch.synthesis.priors.OpenCVPrior', 'algorithm': 'telea', 'radius': 3}, 'pyramid': {'crop_to_hole': True, 'feather': 0, 'levels': 3, 'max_pixels': 16777216, 'window_context': None}, 'synthesis': {'alpha': 0.0001, 'beta': 0.0001, 'beta_chroma': None, 'candidate_stride': 2, 'chunk_size': 1024, 'content_layer': 'relu4_2', 'full_texture_width': None, 'history_size': 25, 'iterations': 100, 'line_search': None, 'lr': 1.0, 'match_dtype': 'auto', 'max_candidates': None, 'normalize': False, 'optimizer': 'lbfgs', 'overlap_average': True, 'pixel_blur': 0.0, 'pixel_weight': 20.0, 'precision': 'auto', 'rematch_every': 0}, 'texture': {'layers': ['relu4_1'], 'name': 'vgg19', 'offline_fallback': 'vgg16_bn_craft', 'weights_path': None}},
 }
 OFF = {"matcher": "exhaustive", "match_distance": "ncc", "chroma_scale": 1, "vote_from_level": None, "vote_layer": None,
-       "vote_start": False, "vote_rounds": 3}
+       "vote_start": False, "vote_rounds": 3, "finest_iterations": None, "stop_window": None, "stop_tolerance": 0.005,
+       "match_channels": None, "finest_layers": None}
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -39,12 +40,17 @@ def open_image(path: Path, what: str = "image") -> Image.Image:
     InputError naming the file when it is missing or cannot be decoded (truncated, not an image)."""
     if not path.is_file():
         raise InputError(f"{what} {path} does not exist; pass an existing file (or folder) with +{what}=PATH")
+    return decode_image(path, str(path), what)
+
+
+def decode_image(source: Path | BinaryIO, name: str, what: str = "image") -> Image.Image:
+    """``open_image`` of a file or of uploaded bytes (``source``), errors naming it ``name``."""
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             image.load()
             return to_8bit(ImageOps.exif_transpose(image))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise InputError(f"cannot read {what} {path} ({error}); pass a PNG, JPEG or WebP file") from None
+        raise InputError(f"cannot read {what} {name} ({error}); pass a PNG, JPEG or WebP file") from None
 
 
 def read_photo(path: Path) -> np.ndarray:
@@ -128,6 +134,14 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` = cuda when available; ``cuda`` without a GPU is an InputError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("device=cuda but no CUDA GPU is available; use device=auto or device=cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise InputError(f"device={name} is not a device this can run on; use device=auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device={name} but no CUDA GPU is available; use device=auto or device=cpu")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise InputError(f"device={name} but this machine has {torch.cuda.device_count()} CUDA GPU(s); use device=cuda:0…")
+    return device

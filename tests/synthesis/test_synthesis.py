@@ -1,4 +1,5 @@
 import logging
+import math
 import urllib.error
 
 import numpy as np
@@ -8,10 +9,12 @@ from torchvision import models
 
 from neuralpatch.metrics.hole import hole_metrics
 from neuralpatch.synthesis import texture as texture_module
+from neuralpatch.synthesis.energy import gaussian_blur
 from neuralpatch.synthesis.holes import feather_weights
 from neuralpatch.synthesis.matching import candidate_bank, find_matches, gather_patches, nearest_patches, patch_grid, texture_energy
 from neuralpatch.synthesis.synthesizer import Synthesizer
-from neuralpatch.synthesis.texture import build_texture_network, random_vgg19, vgg_layer_names
+from neuralpatch.synthesis.texture import (build_texture_network, fold_batch_norms, random_vgg19, vgg_features,
+                                          vgg_layer_names)
 
 
 def brute_force_matches(features, hole):
@@ -64,6 +67,39 @@ def test_vgg_layer_names_match_the_papers_layers():
     names = vgg_layer_names(models.vgg19().features)
     assert names["relu3_1"] == 11 and names["relu4_1"] == 20
     assert vgg_layer_names(models.vgg16_bn().features)["relu4_1"] == 26
+
+
+@pytest.mark.parametrize("config, batch_norm, torchvision_model", [("vgg19", False, "vgg19"), ("vgg16", True, "vgg16_bn")])
+def test_vgg_features_are_torchvisions_module_for_module(config, batch_norm, torchvision_model):
+    """The VGG built without torchvision loads torchvision's state dict and computes the same features."""
+    reference = getattr(models, torchvision_model)().features.eval()
+    ours = vgg_features(config, batch_norm).eval()
+    assert [type(m) for m in ours] == [type(m) for m in reference]
+    ours.load_state_dict(reference.state_dict())  # strict: same keys and shapes
+    x = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        assert torch.equal(ours(x), reference(x))
+
+
+def test_folded_batch_norms_give_the_same_features():
+    features = vgg_features("vgg16", batch_norm=True)[:13].eval()
+    with torch.no_grad():
+        for module in features:
+            if isinstance(module, torch.nn.BatchNorm2d):  # non-trivial statistics and affine terms
+                module.running_mean.uniform_(-1, 1), module.running_var.uniform_(0.5, 2)
+                module.weight.uniform_(0.5, 2), module.bias.uniform_(-1, 1)
+        x = torch.rand(1, 3, 32, 32)
+        folded = fold_batch_norms(features)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded) and len(folded) == len(features)
+        torch.testing.assert_close(folded(x), features(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0, 2.6])
+def test_gaussian_blur_is_torchvisions(sigma):
+    from torchvision.transforms.functional import gaussian_blur as reference
+
+    x = torch.rand(1, 3, 30, 27)
+    torch.testing.assert_close(gaussian_blur(x, sigma), reference(x, 2 * math.ceil(2 * sigma) + 1, sigma))
 
 
 def tiny_synthesizer(**kwargs) -> Synthesizer:

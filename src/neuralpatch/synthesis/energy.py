@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from neuralpatch.synthesis.matching import CandidateBank, Search
@@ -17,6 +20,18 @@ PIXEL_SCALE = 255.0  # unnormalized energies are measured on the 0–255 scale, 
 def to_opponent(image: Tensor) -> Tensor:
     """RGB ``[N,3,H,W]`` → (luminance, two chroma axes) ``[N,3,H,W]`` (orthonormal: the inverse is the transpose)."""
     return torch.einsum("oc,nchw->nohw", OPPONENT.to(image), image)
+
+
+def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
+    """``image`` ``[N,C,H,W]`` blurred by a Gaussian of ``sigma`` px, kernel 2·⌈2σ⌉+1, reflected edges: what
+    torchvision's ``gaussian_blur`` gives, without importing torchvision on the inpainting path (1.2 s)."""
+    radius = math.ceil(2 * sigma)
+    kernel = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, device=image.device) / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).to(image.dtype)
+    channels = image.shape[1]
+    padded = F.pad(image, (radius, radius, radius, radius), mode="reflect")
+    rows = F.conv2d(padded, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    return F.conv2d(rows, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
 
 
 def total_variation(image: Tensor, hole: Tensor) -> Tensor:
@@ -49,3 +64,4 @@ class Level:
     vote_source: Tensor | None = None  # [1,3,H,W] the whole level's image: with voting, the pixel target is the
     # vote of the vote layer's matches from it (re-voted at each EM round), the prior's fill where none voted
     prior_target: Tensor | None = None  # [1,3,h,w] the prior's fill of the crop
+    layers: tuple[str, ...] = ()  # the texture layers of this level's energy

@@ -4,7 +4,9 @@ Each 3×3 feature patch overlapping the hole is matched to the known patch of hi
 cross-correlation (the paper's ``ncc``), or of least squared distance (``l2``: a smooth patch then matches a
 smooth one, not a textured one pointing the same way): one convolution of the feature map with the
 L2-normalized (or raw) candidate patches, plus a per-candidate bias (0, or −½‖c‖²), then a max.
-The candidates are gathered and normalized once per pyramid level (``candidate_bank``).
+The candidates are gathered and normalized once per pyramid level (``candidate_bank``). With
+``match_channels`` the search compares patches in the level's principal feature directions only (the texture
+term still pulls towards the whole matched patch): a C/k-times cheaper convolution.
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ class CandidateBank:
     stride: int  # between candidates
     bias: Tensor | None = None  # [P] float32 −½‖c‖² (l2); None: normalized cross-correlation
     search_state: dict | None = None  # what a randomized search keeps between matchings of the level
+    projection: Tensor | None = None  # [k,C] the search's feature directions (match_channels); None: all C
+
+    def searched(self, features: Tensor) -> Tensor:
+        """``features`` ``[N,C,h,w]`` (or patches ``[P,C,3,3]``) as the search compares them: projected when the
+        bank has a projection → ``[N,k,h,w]``."""
+        if self.projection is None:
+            return features
+        return torch.einsum("kc,nchw->nkhw", self.projection.to(features.dtype), features)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -85,7 +95,7 @@ class CandidateBank:
         """Candidates ``index`` become the patches of ``features`` ``[1,C,h,w]`` at (rows, cols)."""
         patches = gather_patches(features.detach()[0], rows, cols)
         self.patches[index] = patches
-        self.filters[index], bias = as_filters(patches, self.filters.dtype, self.bias is not None)
+        self.filters[index], bias = as_filters(self.searched(patches), self.filters.dtype, self.bias is not None)
         if self.bias is not None:
             self.bias[index] = bias
 
@@ -115,10 +125,21 @@ def as_filters(patches: Tensor, dtype: torch.dtype, squared_distance: bool) -> t
     return (patches / norms.clamp_min(1e-8).view(-1, 1, 1, 1)).to(dtype), None
 
 
+def principal_directions(known: Tensor, outside: Tensor, channels: int) -> Tensor:
+    """``[k,C]``: the ``channels`` directions of most energy (uncentred second moment, so dot products and norms are
+    kept as well as k directions can) of the features ``known`` ``[C,h,w]`` where ``outside`` ``[h,w]``."""
+    samples = known[:, outside].float()  # [C,n]
+    moments = samples @ samples.T / max(samples.shape[1], 1)  # [C,C]
+    _, vectors = torch.linalg.eigh(moments)  # ascending eigenvalues
+    return vectors[:, -channels:].flip(1).T.contiguous()
+
+
 def candidate_bank(features: Tensor, hole: Tensor, stride: int, dtype: torch.dtype,
-                   max_candidates: int | None = None, distance: str = "ncc") -> CandidateBank | None:
+                   max_candidates: int | None = None, distance: str = "ncc",
+                   channels: int | None = None) -> CandidateBank | None:
     """Every ``stride``-th 3×3 patch of ``features`` ``[1,C,h,w]`` that lies wholly outside ``hole`` ``[1,1,h,w]``
-    (bool), the stride raised until at most ``max_candidates`` remain; None when there is none."""
+    (bool), the stride raised until at most ``max_candidates`` remain; None when there is none. ``channels``
+    (< C): the search compares patches in the known features' ``channels`` principal directions."""
     if min(features.shape[-2:]) < 3:
         return None
     candidates = patch_grid(hole)[1]
@@ -137,8 +158,12 @@ def candidate_bank(features: Tensor, hole: Tensor, stride: int, dtype: torch.dty
     power = known.pow(2).mul(outside).sum() / (outside.sum() * known.shape[0]).clamp_min(1)
     index_map = torch.full(candidates.shape, -1, dtype=torch.long, device=known.device)
     index_map[rows, cols] = torch.arange(len(rows), device=known.device)
-    filters, bias = as_filters(patches, dtype, distance == "l2")
-    return CandidateBank(rows, cols, patches, filters, power.clamp_min(1e-12), index_map, stride, bias)
+    projection = (principal_directions(known, outside[0], channels)
+                  if channels is not None and channels < known.shape[0] else None)
+    bank = CandidateBank(rows, cols, patches, patches, power.clamp_min(1e-12), index_map, stride, None,
+                         projection=projection)
+    bank.filters, bank.bias = as_filters(bank.searched(patches), dtype, distance == "l2")
+    return bank
 
 
 @dataclass
@@ -170,7 +195,7 @@ class ExhaustiveSearch:
         self.chunk_size = chunk_size
 
     def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank) -> Tensor:
-        return nearest_patches(region, bank.filters, self.chunk_size, bank.bias)
+        return nearest_patches(bank.searched(region), bank.filters, self.chunk_size, bank.bias)
 
 
 Search = Callable[[Tensor, tuple[int, int], CandidateBank], Tensor]  # (region, its corner, bank) → [h-2,w-2] index

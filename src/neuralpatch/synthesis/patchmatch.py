@@ -29,6 +29,7 @@ class PatchMatchSearch:
 
     def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank) -> Tensor:
         height, width = region.shape[-2] - 2, region.shape[-1] - 2  # query positions
+        region = bank.searched(region)
         queries = F.unfold(region.float(), 3)[0].T  # [L,C·9], position-major as the region's grid
         filters = bank.filters.flatten(1)  # [P,C·9]
         bias = torch.zeros(len(filters), device=region.device) if bank.bias is None else bank.bias  # [P]

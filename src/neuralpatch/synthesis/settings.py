@@ -7,6 +7,10 @@ from neuralpatch.files import InputError
 SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
     "optimizer": ("synthesis.optimizer", lambda v: v in ("lbfgs", "adam"), "lbfgs or adam"),
     "iterations": ("synthesis.iterations", lambda v: v >= 1, "≥ 1"),
+    "finest_iterations": ("synthesis.finest_iterations", lambda v: v is None or v >= 1, "≥ 1 or null (= iterations)"),
+    "stop_window": ("synthesis.stop_window", lambda v: v is None or v >= 1, "≥ 1 evaluations or null (no early stop)"),
+    "stop_tolerance": ("synthesis.stop_tolerance", lambda v: v >= 0, "≥ 0"),
+    "finest_layers": ("synthesis.finest_layers", lambda v: v is None or len(v) >= 1, "a list of texture layers or null"),
     "alpha": ("synthesis.alpha", lambda v: v >= 0, "≥ 0"),
     "beta": ("synthesis.beta", lambda v: v >= 0, "≥ 0"),
     "beta_chroma": ("synthesis.beta_chroma", lambda v: v is None or v >= 0, "≥ 0 or null (= beta)"),
@@ -18,6 +22,7 @@ SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
     "max_candidates": ("synthesis.max_candidates", lambda v: v is None or v >= 1, "≥ 1 or null"),
     "chunk_size": ("synthesis.chunk_size", lambda v: v >= 1, "≥ 1"),
     "matcher": ("synthesis.matcher", lambda v: v in ("exhaustive", "patchmatch"), "exhaustive or patchmatch"),
+    "match_channels": ("synthesis.match_channels", lambda v: v is None or v >= 1, "≥ 1 or null (all channels)"),
     "match_distance": ("synthesis.match_distance", lambda v: v in ("ncc", "l2"), "ncc or l2"),
     "chroma_scale": ("synthesis.chroma_scale", lambda v: v >= 1, "≥ 1 (1 = full-resolution chroma)"),
     "vote_rounds": ("synthesis.vote_rounds", lambda v: v >= 1, "≥ 1"),

@@ -19,14 +19,14 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torchvision.transforms.functional import gaussian_blur
 
-from neuralpatch.synthesis.energy import PIXEL_SCALE, Level, to_opponent, total_variation
+from neuralpatch.synthesis.energy import PIXEL_SCALE, Level, gaussian_blur, to_opponent, total_variation
 from neuralpatch.synthesis.holes import crop_box, downsample, feather_weights, hole_cells, hole_width, hole_windows, resize
 from neuralpatch.synthesis.matching import Matches, candidate_bank, find_matches, texture_energy
 from neuralpatch.synthesis.parametrization import FillParameters
 from neuralpatch.synthesis.patchmatch import build_search
 from neuralpatch.synthesis.priors import MeanPrior
+from neuralpatch.synthesis.schedule import EnergyFlat, Schedule
 from neuralpatch.synthesis.settings import SETTING_RULES, check_config, check_settings
 from neuralpatch.synthesis.texture import TextureNetwork, build_texture_network, fast_bfloat16
 from neuralpatch.synthesis.voting import vote
@@ -53,9 +53,12 @@ class Synthesizer(torch.nn.Module):
                  beta: float = 0.1, beta_chroma: float | None = 3.0, full_texture_width: float | None = 128,
                  pixel_weight: float = 1.0, normalize: bool = True, pixel_blur: float = 2.0,
                  content_layer: str | None = None, overlap_average: bool = False, rematch_every: int = 1,
-                 optimizer: str = "lbfgs", iterations: int = 30, lr: float = 1.0, line_search: str | None = "strong_wolfe",
+                 optimizer: str = "lbfgs", iterations: int = 30, finest_iterations: int | None = None,
+                 stop_window: int | None = None, stop_tolerance: float = 0.005,
+                 finest_layers: list[str] | None = None, lr: float = 1.0, line_search: str | None = "strong_wolfe",
                  history_size: int = 20, candidate_stride: int = 2, max_candidates: int | None = 4096,
-                 matcher: str = "exhaustive", match_distance: str = "ncc", chroma_scale: int = 4,
+                 matcher: str = "exhaustive", match_distance: str = "ncc", match_channels: int | None = None,
+                 chroma_scale: int = 4,
                  vote_from_level: int | None = None, vote_layer: str | None = None, vote_rounds: int = 3,
                  vote_start: bool = False,
                  chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", levels: int = 3,
@@ -72,13 +75,17 @@ class Synthesizer(torch.nn.Module):
         self.full_texture_width = full_texture_width
         self.pixel_blur, self.content_layer = pixel_blur, content_layer
         self.overlap_average, self.rematch_every = overlap_average, rematch_every
-        self.optimizer, self.iterations, self.lr = optimizer, iterations, lr
+        self.optimizer, self.lr = optimizer, lr
+        self.schedule = Schedule(iterations, finest_iterations, stop_window, stop_tolerance)
         self.line_search, self.history_size = line_search, history_size
         self.candidate_stride, self.chunk_size, self.match_dtype = candidate_stride, chunk_size, match_dtype
         self.max_candidates, self.precision = max_candidates, precision
-        self.matcher, self.match_distance = matcher, match_distance
+        self.matcher, self.match_distance, self.match_channels = matcher, match_distance, match_channels
         self.vote_from_level, self.vote_start = vote_from_level, vote_start
         self.vote_rounds, self.chroma_scale = vote_rounds, chroma_scale
+        self.finest_layers = list(finest_layers) if finest_layers else None
+        if self.finest_layers and not set(self.finest_layers) <= set(self.texture_layers):
+            raise ValueError(f"synthesis.finest_layers {self.finest_layers} must be texture layers ({self.texture_layers})")
         self.vote_layer = vote_layer or min(self.texture_layers, key=lambda name: texture.strides[name])
         if self.vote_layer not in self.texture_layers:
             raise ValueError(f"synthesis.vote_layer {vote_layer!r} is not a texture layer ({self.texture_layers})")
@@ -131,7 +138,8 @@ class Synthesizer(torch.nn.Module):
         prior_seconds = time.perf_counter() - start
 
         result, levels = None, []
-        for number, size in enumerate(self.level_sizes(*work_size)):
+        sizes = self.level_sizes(*work_size)
+        for number, size in enumerate(sizes):
             known, level_hole = downsample(work_image, work_hole.float(), size)
             target = downsample(prior_fill, work_hole.float(), size)[0]
             init = target if result is None else resize(result, size)
@@ -139,9 +147,12 @@ class Synthesizer(torch.nn.Module):
                 torch.cuda.reset_peak_memory_stats(image.device)
             start = time.perf_counter()
             voting = self.vote_from_level is not None and number >= self.vote_from_level
-            level = self.level(known, level_hole, init, target, alpha, pixel_blur, voting)
+            finest = number == len(sizes) - 1 and self.finest_layers is not None
+            level = self.level(known, level_hole, init, target, alpha, pixel_blur, voting,
+                               self.finest_layers if finest else None)
             top, bottom, left, right = level.box
-            fill, energies, evaluations = self._optimize(level, init[..., top:bottom, left:right], number, progress)
+            fill, energies, evaluations = self._optimize(level, init[..., top:bottom, left:right], number,
+                                                        self.schedule.budget(number, len(sizes)), progress)
             result = known.clone()  # every hole pixel lies in the crop
             result[..., top:bottom, left:right] = fill
             levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left], "alpha": alpha,
@@ -163,25 +174,29 @@ class Synthesizer(torch.nn.Module):
             return torch.bfloat16 if self.bfloat16(device) else torch.float32
         return getattr(torch, self.match_dtype)
 
-    def features(self, image: Tensor) -> dict[str, Tensor]:
-        """The texture network's features of ``image`` in float32, computed in bfloat16 where ``precision`` says."""
+    def features(self, image: Tensor, layers: list[str] | None = None) -> dict[str, Tensor]:
+        """The texture network's features (``layers``, default all) of ``image`` in float32, computed in bfloat16
+        where ``precision`` says."""
         with torch.autocast(image.device.type, torch.bfloat16, enabled=self.bfloat16(image.device)):
-            return {name: value.float() for name, value in self.texture(image).items()}
+            return {name: value.float() for name, value in self.texture(image, layers).items()}
 
     def level(self, known: Tensor, hole: Tensor, init: Tensor, target: Tensor, alpha: float | None = None,
-              pixel_blur: float | None = None, voting: bool = False) -> Level:
-        """One level's constants: the candidate banks from one forward pass of ``known`` ``[1,3,h,w]`` with
-        ``init`` in ``hole`` ``[1,1,h,w]`` (the candidates the fill can change are refreshed at each matching)
-        and the crop to optimize (``crop_to_hole``; else all of it)."""
+              pixel_blur: float | None = None, voting: bool = False, layers: list[str] | None = None) -> Level:
+        """One level's constants: the candidate banks of its texture ``layers`` (default: all) from one forward
+        pass of ``known`` ``[1,3,h,w]`` with ``init`` in ``hole`` ``[1,1,h,w]`` (the candidates the fill can
+        change are refreshed at each matching) and the crop to optimize (``crop_to_hole``; else all of it)."""
+        layers = list(layers or self.texture_layers)
+        outputs = layers + ([self.content_layer] if self.content_layer and self.content_layer not in layers else [])
         mask = hole.float()
         with torch.no_grad():
-            features = self.features(known * (1 - mask) + init * mask)
-        strides = self.texture.strides
+            features = self.features(known * (1 - mask) + init * mask, outputs)
+        strides = {name: self.texture.strides[name] for name in outputs}
         cells = {name: hole_cells(hole, strides[name], value.shape[-2:]) for name, value in features.items()}
         dtype = self.matching_dtype(known.device)
         banks = {name: candidate_bank(features[name], cells[name], self.candidate_stride, dtype, self.max_candidates,
-                                      self.match_distance) for name in self.texture_layers}
-        stride, context = max(strides.values()), self.texture.context  # the crop keeps every layer's cell grid
+                                      self.match_distance, self.match_channels) for name in layers}
+        # the crop keeps every layer's cell grid and the context the deepest one sees
+        stride, context = max(strides.values()), max(self.texture.contexts[name] for name in outputs)
         height, width = hole.shape[-2:]
         # the fill changes the features up to `context` px (+ a patch, two cells) away, and those need `context` more
         box = crop_box(hole, 2 * stride + 2 * context, stride) if self.crop_to_hole else (0, height, 0, width)
@@ -192,19 +207,20 @@ class Synthesizer(torch.nn.Module):
         target_features, content_count = {}, 0
         if self.content_layer is not None:
             with torch.no_grad():
-                target_features = self.features(target[box])
+                target_features = self.features(target[box], outputs)
             content_count = features[self.content_layer].numel()
         cells = {name: value[..., top // strides[name] :, left // strides[name] :] for name, value in cells.items()}
         alpha, pixel_blur = self.alpha if alpha is None else alpha, self.pixel_blur if pixel_blur is None else pixel_blur
         return Level((top, bottom, left, right), known[box], mask[box], target[box], cells, banks, fresh, alpha,
                      pixel_blur, target_features, content_count, build_search(self.matcher, self.chunk_size),
-                     known if voting else None, target[box] if voting else None)
+                     known if voting else None, target[box] if voting else None, tuple(layers))
 
     def energies(self, x: Tensor, level: Level, matches: dict[str, Matches | None] | None = None,
                  ) -> tuple[dict[str, Tensor], dict[str, Matches | None]]:
         """The energy terms (unweighted) of ``x`` ``[1,3,h,w]``, the level's crop, and the patch matches used:
         ``matches`` given: reused, else found anew in the level's banks."""
-        features, hole = self.features(x), level.hole
+        outputs = list(level.layers) + ([self.content_layer] if self.content_layer not in (None, *level.layers) else [])
+        features, hole = self.features(x, outputs), level.hole
         units = 1.0 if self.normalize else PIXEL_SCALE
         if self.content_layer is not None:  # MSE of the features, as the authors' content loss
             difference = features[self.content_layer] - level.target_features[self.content_layer]
@@ -212,7 +228,7 @@ class Synthesizer(torch.nn.Module):
         else:  # mean over the hole's values (the authors' MSECriterion), optionally of low-passed images
             difference = (x - level.target) * units
             if level.pixel_blur > 0:
-                difference = gaussian_blur(difference, 2 * math.ceil(2 * level.pixel_blur) + 1, level.pixel_blur)
+                difference = gaussian_blur(difference, level.pixel_blur)
             pixel = (difference * hole).pow(2).sum() / (hole.sum() * x.shape[1]).clamp_min(1)
         if matches is None:
             for name, changing in level.fresh.items():
@@ -220,10 +236,10 @@ class Synthesizer(torch.nn.Module):
             matches = {name: find_matches(features[name], level.cells[name][..., : features[name].shape[-2],
                                                                               : features[name].shape[-1]],
                                           level.banks[name], level.search, self.overlap_average)
-                       for name in self.texture_layers}
-        texture = sum(texture_energy(features[name], matches[name], self.normalize) for name in self.texture_layers)
+                       for name in level.layers}
+        texture = sum(texture_energy(features[name], matches[name], self.normalize) for name in level.layers)
         if self.normalize:
-            texture = texture / len(self.texture_layers)
+            texture = texture / len(level.layers)
         opponent = to_opponent(x * units)  # [1,3,h,w]: luminance, chroma
         pixels = hole.sum() if self.normalize else 1
         tv, tv_chroma = (total_variation(opponent[:, channels], hole) / pixels for channels in (slice(1), slice(1, 3)))
@@ -233,10 +249,11 @@ class Synthesizer(torch.nn.Module):
         """The E-step: the level's pixel target becomes the vote of the matches of ``x`` ``[1,3,h,w]`` (the prior's
         fill where no patch voted)."""
         with torch.no_grad():
-            matches = self.energies(x, level)[1][self.vote_layer]
+            layer = self.vote_layer if self.vote_layer in level.layers else level.layers[0]
+            matches = self.energies(x, level)[1][layer]
         if matches is not None:
             voted, weights = vote(level.vote_source, matches.queries, matches.sources,
-                                  self.texture.strides[self.vote_layer], tuple(level.known.shape[-2:]))
+                                  self.texture.strides[layer], tuple(level.known.shape[-2:]))
             level.target = torch.where(weights > 0, voted, level.prior_target)
 
     def _minimize(self, fill: FillParameters, closure: Callable[[], Tensor], budget: int, spent: Callable[[], int],
@@ -244,7 +261,14 @@ class Synthesizer(torch.nn.Module):
         """Runs the optimizer on ``fill`` until ``spent()`` evaluations reach ``budget``. While the nearest
         neighbours change between evaluations the energy is only piecewise smooth and L-BFGS can stop early (a
         failed line search); it is restarted with a fresh history until the budget is spent or a restart makes
-        no progress. A step to a non-finite image is undone and ends the run."""
+        no progress, or the closure raises EnergyFlat. A step to a non-finite image is undone and ends the run."""
+        try:
+            self._run_optimizer(fill, closure, budget, spent)
+        except EnergyFlat:
+            pass
+
+    def _run_optimizer(self, fill: FillParameters, closure: Callable[[], Tensor], budget: int,
+                       spent: Callable[[], int]) -> None:
         if self.optimizer == "adam":
             optimizer = torch.optim.Adam(fill.tensors, lr=self.lr)
             while spent() < budget:
@@ -262,12 +286,13 @@ class Synthesizer(torch.nn.Module):
             if spent() - start <= 2:
                 break
 
-    def _optimize(self, level: Level, init: Tensor, number: int, progress: Progress | None,
+    def _optimize(self, level: Level, init: Tensor, number: int, budget: int, progress: Progress | None,
                   ) -> tuple[Tensor, dict[str, float], int]:
-        """Minimizes the energy over the hole pixels of the level's crop, from ``init`` ``[1,3,h,w]``."""
+        """Minimizes the energy over the hole pixels of the level's crop, from ``init`` ``[1,3,h,w]``, in at most
+        ``budget`` evaluations (fewer once the energy has stopped falling: ``schedule``)."""
         fill = FillParameters(init, self.chroma_scale)
         known, mask = level.known, level.hole
-        evaluations, last, matches = 0, {}, None
+        evaluations, last, matches, history = 0, {}, None, []
 
         def closure() -> Tensor:
             nonlocal evaluations, last, matches
@@ -281,8 +306,11 @@ class Synthesizer(torch.nn.Module):
             energy.backward()
             evaluations += 1
             last = {f"energy_{k}": float(v.detach()) for k, v in terms.items()} | {"energy": float(energy.detach())}
+            history.append(last["energy"])
             if progress is not None:
-                progress(number, min(evaluations, self.iterations), self.iterations)
+                progress(number, min(evaluations, budget), budget)
+            if self.schedule.stopped_falling(history):
+                raise EnergyFlat
             return energy
 
         voting = level.vote_source is not None
@@ -292,7 +320,8 @@ class Synthesizer(torch.nn.Module):
                 self.revote(level, known * (1 - mask) + fill.image().detach() * mask)
                 if round_number == 0 and self.vote_start:
                     fill.assign(level.target)
-            self._minimize(fill, closure, round(self.iterations * (round_number + 1) / rounds), lambda: evaluations)
+            history.clear()  # a new vote is a new energy
+            self._minimize(fill, closure, round(budget * (round_number + 1) / rounds), lambda: evaluations)
         with torch.no_grad():
             return known * (1 - mask) + fill.image().clamp(0, 1) * mask, last, evaluations
 

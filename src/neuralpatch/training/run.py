@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from neuralpatch.runs import instantiate_checked
 from neuralpatch.training.callbacks import LatestCheckpoint, RunProgressBar
 from neuralpatch.training.module import read_checkpoint
+from neuralpatch.training.resume import check_checkpoint_fits, resumed_config, save_resumed_config
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,15 @@ def strategy(cfg: DictConfig):
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Trains the content network; returns the final logged metrics."""
+    state = read_checkpoint(cfg.ckpt_path, "ckpt_path") if cfg.get("ckpt_path") else None
+    cfg, overrides = resumed_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    if cfg.get("ckpt_path"):
-        read_checkpoint(cfg.ckpt_path, "ckpt_path")
     datamodule = instantiate_checked(cfg.data, masks=instantiate_checked(cfg.masks))
     model = instantiate_checked(cfg.model)
+    if state is not None:
+        check_checkpoint_fits(model, state, cfg.ckpt_path)
+    if overrides is not None:
+        save_resumed_config(cfg, overrides)
     loggers = [instantiate_checked(c) for c in cfg.logger.values()] if cfg.get("logger") else []
     callbacks = [instantiate_checked(c) for c in cfg.callbacks.values()] if cfg.get("callbacks") else []
     if cfg.trainer.get("enable_progress_bar", True):
