@@ -7,11 +7,9 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
 
 from conftest import ROOT, TINY
 from neuralpatch.files import InputError, atomic_write

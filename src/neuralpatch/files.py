@@ -116,8 +116,13 @@ def check_writable(folder: Path) -> None:
         raise InputError(f"cannot write to output folder {folder} ({error.strerror}); choose another output=") from None
 
 
-def save_png(array: np.ndarray, path: Path) -> None:
-    atomic_write(path, lambda temporary: Image.fromarray(array).save(temporary, format="PNG"))
+def save_png(array: np.ndarray, path: Path, longest_side: int | None = None) -> None:
+    """``array`` ``[H,W,3]`` uint8 as a PNG (zlib level 1: lossless like any level, 3× faster to write than the
+    default at 12 MP), written atomically; ``longest_side``: downscaled to it first (previews)."""
+    image = Image.fromarray(array)
+    if longest_side is not None and max(image.size) > longest_side:
+        image.thumbnail((longest_side, longest_side), Image.LANCZOS)
+    atomic_write(path, lambda temporary: image.save(temporary, format="PNG", compress_level=1))
 
 
 def to_uint8(image: Tensor) -> np.ndarray:

@@ -32,6 +32,7 @@ def demo_inputs() -> tuple[Path, Path]:
     return demo / "seeding.jpg", demo / "seeding_mask.png"
 
 
+GRID_SIDE = 3072  # px: the longest side of the <stem>_inpainted_grid.png preview
 MASK_SUFFIX = "_mask"  # a.png's mask beside it: a_mask.png (what evaluate.py writes)
 
 
@@ -182,7 +183,8 @@ def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synt
     save_png(filled, paths["result"])
     first_fill = np.where(hole[..., None], to_uint8(info["prior"]), photo)
     masked = np.where(hole[..., None], np.uint8(255), photo)
-    save_png(np.concatenate([masked, first_fill, filled], axis=1), paths["grid"])  # input with hole | prior | fill
+    # input with hole | prior | fill, a preview at most GRID_SIDE px wide
+    save_png(np.concatenate([masked, first_fill, filled], axis=1), paths["grid"], GRID_SIDE)
     record = {"image": str(image_path), "mask": str(mask_path), **{k: str(v) for k, v in paths.items()},
               "size": [photo.shape[1], photo.shape[0]], "hole_fraction": float(hole.mean()),
               "texture_backbone": synthesizer.texture.name, "prior": config["prior"]["_target_"], "device": str(device),

@@ -1,9 +1,15 @@
-"""How many energy evaluations a pyramid level gets: a budget per level, and an early stop once the energy has
-stopped falling."""
+"""How a pyramid level is optimized: the optimizer, its evaluation budget per level, and an early stop once the
+energy has stopped falling."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from neuralpatch.synthesis.parametrization import FillParameters
 
 
 class EnergyFlat(Exception):
@@ -12,14 +18,19 @@ class EnergyFlat(Exception):
 
 @dataclass(frozen=True)
 class Schedule:
-    """``iterations`` evaluations per level (``finest_iterations`` at the finest, null = the same); with
-    ``stop_window`` a level also ends when its ``stop_window`` latest evaluations did not bring the lowest energy
-    ``stop_tolerance`` (relative) below the lowest before them."""
+    """``iterations`` evaluations per level (``finest_iterations`` at the finest, null = the same) of
+    ``optimizer`` (L-BFGS with ``history_size``, ``line_search``; or Adam) at ``lr``; with ``stop_window`` a level
+    also ends when its ``stop_window`` latest evaluations did not bring the lowest energy ``stop_tolerance``
+    (relative) below the lowest before them."""
 
     iterations: int = 30
     finest_iterations: int | None = None
     stop_window: int | None = None
     stop_tolerance: float = 0.005
+    optimizer: str = "lbfgs"
+    lr: float = 1.0
+    history_size: int = 20
+    line_search: str | None = "strong_wolfe"
 
     def budget(self, level: int, levels: int) -> int:
         """The evaluations of ``level`` (0 = coarsest) of ``levels``."""
@@ -33,3 +44,32 @@ class Schedule:
             return False
         before, latest = min(energies[:-window]), min(energies[-window:])
         return latest > before - self.stop_tolerance * abs(before)
+
+    def minimize(self, fill: FillParameters, closure: Callable[[], Tensor], budget: int,
+                 spent: Callable[[], int]) -> None:
+        """Runs the optimizer on ``fill`` until ``spent()`` evaluations reach ``budget``. While the nearest
+        neighbours change between evaluations the energy is only piecewise smooth and L-BFGS can stop early (a
+        failed line search); it is restarted with a fresh history until the budget is spent or a restart makes
+        no progress, or the closure raises EnergyFlat. A step to a non-finite image is undone and ends the run."""
+        try:
+            self._run(fill, closure, budget, spent)
+        except EnergyFlat:
+            pass
+
+    def _run(self, fill: FillParameters, closure: Callable[[], Tensor], budget: int, spent: Callable[[], int]) -> None:
+        if self.optimizer == "adam":
+            optimizer = torch.optim.Adam(fill.tensors, lr=self.lr)
+            while spent() < budget:
+                optimizer.step(closure)
+            return
+        while spent() < budget:
+            start, saved = spent(), fill.snapshot()
+            optimizer = torch.optim.LBFGS(fill.tensors, lr=self.lr, max_iter=budget - start, max_eval=budget - start,
+                                          history_size=self.history_size, line_search_fn=self.line_search,
+                                          tolerance_grad=0.0, tolerance_change=0.0)
+            optimizer.step(closure)
+            if not fill.finite():
+                fill.restore(saved)
+                break
+            if spent() - start <= 2:
+                break

@@ -55,9 +55,9 @@ class Synthesizer(torch.nn.Module):
                  content_layer: str | None = None, overlap_average: bool = False, rematch_every: int = 1,
                  optimizer: str = "lbfgs", iterations: int = 30, finest_iterations: int | None = None,
                  stop_window: int | None = None, stop_tolerance: float = 0.005,
-                 finest_layers: list[str] | None = None, lr: float = 1.0, line_search: str | None = "strong_wolfe",
+                 finest_layers: list[str] | None = ("relu3_1",), lr: float = 1.0, line_search: str | None = "strong_wolfe",
                  history_size: int = 20, candidate_stride: int = 2, max_candidates: int | None = 4096,
-                 matcher: str = "exhaustive", match_distance: str = "ncc", match_channels: int | None = None,
+                 matcher: str = "exhaustive", match_distance: str = "ncc", match_channels: int | None = 64,
                  chroma_scale: int = 4,
                  vote_from_level: int | None = None, vote_layer: str | None = None, vote_rounds: int = 3,
                  vote_start: bool = False,
@@ -75,9 +75,8 @@ class Synthesizer(torch.nn.Module):
         self.full_texture_width = full_texture_width
         self.pixel_blur, self.content_layer = pixel_blur, content_layer
         self.overlap_average, self.rematch_every = overlap_average, rematch_every
-        self.optimizer, self.lr = optimizer, lr
-        self.schedule = Schedule(iterations, finest_iterations, stop_window, stop_tolerance)
-        self.line_search, self.history_size = line_search, history_size
+        self.schedule = Schedule(iterations, finest_iterations, stop_window, stop_tolerance, optimizer, lr,
+                                 history_size, line_search)
         self.candidate_stride, self.chunk_size, self.match_dtype = candidate_stride, chunk_size, match_dtype
         self.max_candidates, self.precision = max_candidates, precision
         self.matcher, self.match_distance, self.match_channels = matcher, match_distance, match_channels
@@ -256,36 +255,6 @@ class Synthesizer(torch.nn.Module):
                                   self.texture.strides[layer], tuple(level.known.shape[-2:]))
             level.target = torch.where(weights > 0, voted, level.prior_target)
 
-    def _minimize(self, fill: FillParameters, closure: Callable[[], Tensor], budget: int, spent: Callable[[], int],
-                  ) -> None:
-        """Runs the optimizer on ``fill`` until ``spent()`` evaluations reach ``budget``. While the nearest
-        neighbours change between evaluations the energy is only piecewise smooth and L-BFGS can stop early (a
-        failed line search); it is restarted with a fresh history until the budget is spent or a restart makes
-        no progress, or the closure raises EnergyFlat. A step to a non-finite image is undone and ends the run."""
-        try:
-            self._run_optimizer(fill, closure, budget, spent)
-        except EnergyFlat:
-            pass
-
-    def _run_optimizer(self, fill: FillParameters, closure: Callable[[], Tensor], budget: int,
-                       spent: Callable[[], int]) -> None:
-        if self.optimizer == "adam":
-            optimizer = torch.optim.Adam(fill.tensors, lr=self.lr)
-            while spent() < budget:
-                optimizer.step(closure)
-            return
-        while spent() < budget:
-            start, saved = spent(), fill.snapshot()
-            optimizer = torch.optim.LBFGS(fill.tensors, lr=self.lr, max_iter=budget - start, max_eval=budget - start,
-                                          history_size=self.history_size, line_search_fn=self.line_search,
-                                          tolerance_grad=0.0, tolerance_change=0.0)
-            optimizer.step(closure)
-            if not fill.finite():
-                fill.restore(saved)
-                break
-            if spent() - start <= 2:
-                break
-
     def _optimize(self, level: Level, init: Tensor, number: int, budget: int, progress: Progress | None,
                   ) -> tuple[Tensor, dict[str, float], int]:
         """Minimizes the energy over the hole pixels of the level's crop, from ``init`` ``[1,3,h,w]``, in at most
@@ -321,7 +290,7 @@ class Synthesizer(torch.nn.Module):
                 if round_number == 0 and self.vote_start:
                     fill.assign(level.target)
             history.clear()  # a new vote is a new energy
-            self._minimize(fill, closure, round(budget * (round_number + 1) / rounds), lambda: evaluations)
+            self.schedule.minimize(fill, closure, round(budget * (round_number + 1) / rounds), lambda: evaluations)
         with torch.no_grad():
             return known * (1 - mask) + fill.image().clamp(0, 1) * mask, last, evaluations
 
