@@ -70,7 +70,7 @@ def test_the_finest_level_can_use_fewer_layers_and_a_smaller_crop():
     hole[..., 40:56, 40:56] = 1
     settings = dict(levels=2, iterations=3, line_search=None, window_context=None)
     result, info = Synthesizer(network, finest_layers=["relu3_1"], **settings)(image, hole)
-    _, full_info = Synthesizer(network, **settings)(image, hole)
+    _, full_info = Synthesizer(network, finest_layers=None, **settings)(image, hole)
     assert info["levels"][0]["crop"] == full_info["levels"][0]["crop"]  # the coarse level keeps both layers
     assert info["levels"][1]["crop"][0] < full_info["levels"][1]["crop"][0]  # relu3_1 sees less context
     assert torch.equal(result * (1 - hole), image * (1 - hole)) and torch.isfinite(result).all()

@@ -154,7 +154,8 @@ class Synthesizer(torch.nn.Module):
                                                         self.schedule.budget(number, len(sizes)), progress)
             result = known.clone()  # every hole pixel lies in the crop
             result[..., top:bottom, left:right] = fill
-            levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left], "alpha": alpha,
+            levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left],
+                           "layers": list(level.layers), "alpha": alpha,
                            "pixel_blur": pixel_blur, "seconds": time.perf_counter() - start, "evaluations": evaluations,
                            "peak_memory_mb": peak_memory_mb(image.device), **energies})
 
