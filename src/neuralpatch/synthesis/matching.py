@@ -73,11 +73,8 @@ class CandidateBank:
     projection: Tensor | None = None  # [k,C] the search's feature directions (match_channels); None: all C
 
     def searched(self, features: Tensor) -> Tensor:
-        """``features`` ``[N,C,h,w]`` (or patches ``[P,C,3,3]``) as the search compares them: projected when the
-        bank has a projection → ``[N,k,h,w]``."""
-        if self.projection is None:
-            return features
-        return torch.einsum("kc,nchw->nkhw", self.projection.to(features.dtype), features)
+        """``features`` ``[N,C,h,w]`` (or patches ``[P,C,3,3]``) as the search compares them."""
+        return projected(features, self.projection)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -125,6 +122,13 @@ def as_filters(patches: Tensor, dtype: torch.dtype, squared_distance: bool) -> t
     return (patches / norms.clamp_min(1e-8).view(-1, 1, 1, 1)).to(dtype), None
 
 
+def projected(features: Tensor, projection: Tensor | None) -> Tensor:
+    """``features`` ``[N,C,h,w]`` on the directions ``projection`` ``[k,C]`` → ``[N,k,h,w]``; None: unchanged."""
+    if projection is None:
+        return features
+    return torch.einsum("kc,nchw->nkhw", projection.to(features.dtype), features)
+
+
 def principal_directions(known: Tensor, outside: Tensor, channels: int) -> Tensor:
     """``[k,C]``: the ``channels`` directions of most energy (uncentred second moment, so dot products and norms are
     kept as well as k directions can) of the features ``known`` ``[C,h,w]`` where ``outside`` ``[h,w]``."""
@@ -160,10 +164,9 @@ def candidate_bank(features: Tensor, hole: Tensor, stride: int, dtype: torch.dty
     index_map[rows, cols] = torch.arange(len(rows), device=known.device)
     projection = (principal_directions(known, outside[0], channels)
                   if channels is not None and channels < known.shape[0] else None)
-    bank = CandidateBank(rows, cols, patches, patches, power.clamp_min(1e-12), index_map, stride, None,
+    filters, bias = as_filters(projected(patches, projection), dtype, distance == "l2")
+    return CandidateBank(rows, cols, patches, filters, power.clamp_min(1e-12), index_map, stride, bias,
                          projection=projection)
-    bank.filters, bank.bias = as_filters(bank.searched(patches), dtype, distance == "l2")
-    return bank
 
 
 @dataclass
