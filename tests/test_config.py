@@ -150,7 +150,8 @@ PRESETS = {
 }
 OFF = {"matcher": "exhaustive", "match_distance": "ncc", "chroma_scale": 1, "vote_from_level": None, "vote_layer": None,
        "vote_start": False, "vote_rounds": 3, "finest_iterations": None, "stop_window": None, "stop_tolerance": 0.005,
-       "match_channels": None, "finest_layers": None}
+       "match_channels": None, "finest_layers": None, "detail_sigma": None,
+       "detail_rounds": 1}
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -13,6 +13,7 @@ import yaml
 
 from conftest import ROOT, TINY
 from neuralpatch.files import InputError, atomic_write
+from neuralpatch.runs import Interrupted
 from neuralpatch.synthesis.inpaint_files import inpaint_files
 from test_reliability import FAST, compose_inpaint, save_mask, save_photo
 
@@ -144,6 +145,20 @@ def test_ctrl_c_is_one_line_saying_what_was_finished(tmp_path):
     assert stderr.strip() == (f"inpaint.py: interrupted; {finished} of 4 images finished, in {out}; nothing partial "
                               f"was written")
     assert finished >= 1 and not list(out.glob(".*.tmp"))
+
+
+def test_ctrl_c_between_two_images_is_the_same_one_line(tmp_path, monkeypatch):
+    from neuralpatch.synthesis import inpaint_files as module
+
+    photos, mask = photo_folder(tmp_path / "photos", 2), save_mask(tmp_path / "mask.png", (48, 48))
+
+    def interrupted(self):
+        raise KeyboardInterrupt  # as if Ctrl-C came just after the first image was written
+
+    monkeypatch.setattr(module.RunProgress, "image_done", interrupted)
+    with pytest.raises(Interrupted, match=r"^1 of 2 images finished, in .*; nothing partial was written$"):
+        inpaint_files(compose_inpaint(f"+image={photos}", f"+mask={mask}", *FAST, f"output={tmp_path}/out/"),
+                      tmp_path / "run")
 
 
 # 6. Paths with non-ASCII characters or spaces: unquoted, one line showing the quoting; quoted, they work.

@@ -75,7 +75,7 @@ def test_the_priors_fill_is_the_start_and_the_pixel_target_of_every_level():
 def test_without_texture_the_fill_converges_to_the_prior():
     image, hole = photo_and_hole()
     synthesizer = Synthesizer(random_vgg19(["relu3_1"]), alpha=0, beta=0, beta_chroma=0, pixel_blur=0, levels=2,
-                              iterations=20, chroma_scale=1)
+                              iterations=20, chroma_scale=1, detail_sigma=None)
     prior = OpenCVPrior()
     result, _ = synthesizer(image, hole, prior)
     assert torch.allclose(result, prior(image, hole), atol=2e-3)

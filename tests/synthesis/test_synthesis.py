@@ -262,7 +262,7 @@ def test_matches_kept_for_a_level_when_rematch_every_is_zero_and_the_bank_built_
     hole[..., 12:28, 12:28] = 1
     for rematch_every, expected in ((0, 1), (1, 6), (3, 2)):
         calls.update(find_matches=0, candidate_bank=0)
-        tiny_synthesizer(levels=1, iterations=6, rematch_every=rematch_every)(image, hole)
+        tiny_synthesizer(levels=1, iterations=6, rematch_every=rematch_every, detail_sigma=None)(image, hole)
         assert calls == {"find_matches": expected, "candidate_bank": 1}, (rematch_every, calls)
 
 

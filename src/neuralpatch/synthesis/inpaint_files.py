@@ -144,19 +144,20 @@ def fill(jobs: list[Job], config: dict, device: torch.device, single: bool = Fal
     prior = instantiate_checked(config["prior"])
     results, failures = [], []
     with RunProgress(len(jobs), synthesizer.levels, show_progress) as progress:
-        for image, mask, paths in jobs:
-            try:
-                results.append(_inpaint_one(image, mask, paths, synthesizer, prior, device, config, progress))
-            except InputError as error:
-                if single:
-                    raise
-                log.error(f"skipped {image.name}: {error}")
-                failures.append(image.name)
-            except KeyboardInterrupt:
-                where = f", in {results[0].parent}" if results else ""
-                raise Interrupted(f"{len(results)} of {len(jobs)} images finished{where}; nothing partial was "
-                                  f"written") from None
-            progress.image_done()
+        try:  # Ctrl-C anywhere in the loop, between images too, is one line saying what was finished
+            for image, mask, paths in jobs:
+                try:
+                    results.append(_inpaint_one(image, mask, paths, synthesizer, prior, device, config, progress))
+                except InputError as error:
+                    if single:
+                        raise
+                    log.error(f"skipped {image.name}: {error}")
+                    failures.append(image.name)
+                progress.image_done()
+        except KeyboardInterrupt:
+            where = f", in {results[0].parent}" if results else ""
+            raise Interrupted(f"{len(results)} of {len(jobs)} images finished{where}; nothing partial was "
+                              f"written") from None
     return results, failures
 
 

@@ -29,7 +29,7 @@ from neuralpatch.synthesis.priors import MeanPrior
 from neuralpatch.synthesis.schedule import EnergyFlat, Schedule
 from neuralpatch.synthesis.settings import SETTING_RULES, check_config, check_settings
 from neuralpatch.synthesis.texture import TextureNetwork, build_texture_network, fast_bfloat16
-from neuralpatch.synthesis.voting import vote
+from neuralpatch.synthesis.voting import copy_detail, vote
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Synthesizer(torch.nn.Module):
                  matcher: str = "exhaustive", match_distance: str = "ncc", match_channels: int | None = 64,
                  chroma_scale: int = 4,
                  vote_from_level: int | None = None, vote_layer: str | None = None, vote_rounds: int = 3,
-                 vote_start: bool = False,
+                 vote_start: bool = False, detail_sigma: float | None = 1.0, detail_rounds: int = 3,
                  chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", levels: int = 3,
                  max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0,
                  crop_to_hole: bool = True):
@@ -82,6 +82,7 @@ class Synthesizer(torch.nn.Module):
         self.matcher, self.match_distance, self.match_channels = matcher, match_distance, match_channels
         self.vote_from_level, self.vote_start = vote_from_level, vote_start
         self.vote_rounds, self.chroma_scale = vote_rounds, chroma_scale
+        self.detail_sigma, self.detail_rounds = detail_sigma, detail_rounds
         self.finest_layers = list(finest_layers) if finest_layers else None
         if self.finest_layers and not set(self.finest_layers) <= set(self.texture_layers):
             raise ValueError(f"synthesis.finest_layers {self.finest_layers} must be texture layers ({self.texture_layers})")
@@ -152,6 +153,10 @@ class Synthesizer(torch.nn.Module):
             top, bottom, left, right = level.box
             fill, energies, evaluations = self._optimize(level, init[..., top:bottom, left:right], number,
                                                         self.schedule.budget(number, len(sizes)), progress)
+            if self.detail_sigma and number == len(sizes) - 1:
+                source = known.clone()
+                source[..., top:bottom, left:right] = fill  # the hole's own content never reaches the band
+                fill = self.transfer_detail(level, fill, source)
             result = known.clone()  # every hole pixel lies in the crop
             result[..., top:bottom, left:right] = fill
             levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left],
@@ -255,6 +260,14 @@ class Synthesizer(torch.nn.Module):
             voted, weights = vote(level.vote_source, matches.queries, matches.sources,
                                   self.texture.strides[layer], tuple(level.known.shape[-2:]))
             level.target = torch.where(weights > 0, voted, level.prior_target)
+
+    def transfer_detail(self, level: Level, x: Tensor, source: Tensor) -> Tensor:
+        """``x`` ``[1,3,h,w]``, the level's crop, with the fine band of the pixels of ``source`` ``[1,3,H,W]`` (the
+        whole level) that its vote layer's nearest patches cover (``detail_sigma``, ``detail_rounds``)."""
+        layer = self.vote_layer if self.vote_layer in level.layers else level.layers[0]
+        with torch.no_grad():
+            return copy_detail(x, level.hole, source, lambda image: self.energies(image, level)[1][layer],
+                               self.texture.strides[layer], self.detail_sigma, self.detail_rounds)
 
     def _optimize(self, level: Level, init: Tensor, number: int, budget: int, progress: Progress | None,
                   ) -> tuple[Tensor, dict[str, float], int]:

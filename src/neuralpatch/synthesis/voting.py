@@ -1,16 +1,21 @@
-"""Pixel-space voting from a nearest-neighbour field (the M-step of Wexler et al.'s completion): every query
-patch of a feature layer votes, for the pixels it covers, the known pixels its nearest patch covers; each pixel
-takes the weighted mean of its votes. A 3×3 patch of a stride-s layer covers a 3s×3s pixel block; the blocks
-overlap at stride s and are weighted by a sin² window, whose three shifted copies sum to a constant, so a
-coherent field reproduces its source exactly and block seams blend."""
+"""Pixels from a nearest-neighbour field. Voting (the M-step of Wexler et al.'s completion): every query patch
+of a feature layer votes, for the pixels it covers, the known pixels its nearest patch covers; each pixel takes
+the weighted mean of its votes. A 3×3 patch of a stride-s layer covers a 3s×3s pixel block; the blocks overlap
+at stride s and are weighted by a sin² window, whose three shifted copies sum to a constant, so a coherent field
+reproduces its source exactly and block seams blend. Detail transfer: each cell takes the fine luminance band
+of its match's centre cell alone (``copy_detail``), so incoherent matches do not average the band away."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from neuralpatch.synthesis.energy import OPPONENT, gaussian_blur, to_opponent
+from neuralpatch.synthesis.matching import Matches
 
 
 def block_window(stride: int, device: torch.device) -> Tensor:
@@ -44,3 +49,53 @@ def vote(source: Tensor, queries: tuple[Tensor, Tensor], sources: tuple[Tensor, 
     sums = F.fold(columns[None], (height, width), side, stride=stride)  # [1,4,h,w]
     weights = sums[:, 3:]
     return sums[:, :3] / weights.clamp_min(1e-12), weights
+
+
+def centre_vote(source: Tensor, queries: tuple[Tensor, Tensor], sources: tuple[Tensor, Tensor], stride: int,
+                size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """As ``vote``, but each query patch gives only its centre cell's s×s pixels, copied from its match's centre
+    cell: no block overlaps, so nothing is averaged away (a texture keeps its fine band; seams are at the cells)."""
+    channels = source.shape[1]
+    blocks = F.unfold(source, stride, stride=stride)[0]  # [C·s², cells of the source]
+    grid_width = source.shape[-1] // stride
+    copied = blocks[:, (sources[0] + 1) * grid_width + sources[1] + 1]  # [C·s², Q]
+    height, width = size
+    region_rows, region_cols = height // stride, width // stride
+    rows, cols = queries[0] + 1, queries[1] + 1
+    inside = (rows < region_rows) & (cols < region_cols)
+    columns = source.new_zeros((channels + 1) * stride * stride, region_rows * region_cols)
+    columns[:, rows[inside] * region_cols + cols[inside]] = torch.cat(
+        [copied[:, inside], copied.new_ones(stride * stride, int(inside.sum()))])
+    sums = F.fold(columns[None], (region_rows * stride, region_cols * stride), stride, stride=stride)  # [1,C+1,h',w']
+    sums = F.pad(sums, (0, width - sums.shape[-1], 0, height - sums.shape[-2]))
+    return sums[:, :channels], sums[:, channels:]
+
+
+def fine_band(image: Tensor, sigma: float) -> Tensor:
+    """The luminance ``[1,1,h,w]`` of ``image`` ``[1,3,h,w]`` finer than a Gaussian of ``sigma`` px."""
+    luminance = to_opponent(image)[:, :1]
+    return luminance - gaussian_blur(luminance, sigma)
+
+
+def transfer_detail(fill: Tensor, band: Tensor, weights: Tensor, hole: Tensor, sigma: float) -> Tensor:
+    """``fill`` ``[1,3,h,w]`` whose luminance band finer than a Gaussian of ``sigma`` px is replaced by ``band``
+    ``[1,1,h,w]`` in ``hole`` ``[1,1,h,w]`` where ``weights`` > 0: the fill's own fine band (the texture term's
+    grain) gives way to that of the photo's real patches."""
+    change = torch.where((weights > 0) & hole.bool(), band - fine_band(fill, sigma), torch.zeros_like(band))
+    return fill + OPPONENT[0].to(fill).view(1, 3, 1, 1) * change  # along the luminance axis
+
+
+def copy_detail(fill: Tensor, hole: Tensor, source: Tensor, matches_of: Callable[[Tensor], Matches | None],
+                stride: int, sigma: float, rounds: int) -> Tensor:
+    """``fill`` ``[1,3,h,w]`` with its fine luminance band (``transfer_detail``) copied cell by cell
+    (``centre_vote``) from ``source`` ``[1,3,H,W]`` by the nearest patches ``matches_of`` finds at a stride-s
+    layer; each of ``rounds`` rounds matches the previous round's result (a sharper fill matches sharper
+    patches). ``source`` must hold no hole content; its band is cut before copying, so no cell seam enters it."""
+    band_source = fine_band(source, sigma)  # [1,1,H,W]
+    for _ in range(rounds):
+        matches = matches_of(fill)
+        if matches is None:
+            break
+        band, weights = centre_vote(band_source, matches.queries, matches.sources, stride, tuple(fill.shape[-2:]))
+        fill = transfer_detail(fill, band, weights, hole, sigma).clamp(0, 1)
+    return fill

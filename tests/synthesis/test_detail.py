@@ -1,0 +1,78 @@
+"""Detail transfer: the fill's fine luminance band taken from the known pixels its nearest patches cover."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from neuralpatch.synthesis.energy import to_opponent
+from neuralpatch.synthesis.synthesizer import Synthesizer
+from neuralpatch.synthesis.texture import random_vgg19
+from neuralpatch.synthesis.voting import centre_vote, fine_band, transfer_detail
+
+
+def periodic_hole(stride: int) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """(image [1,3,32s,32s] with a period of 4 cells, hole cells [32,32], query patches overlapping them)."""
+    tile = torch.rand(1, 3, 4 * stride, 4 * stride, generator=torch.Generator().manual_seed(0))
+    image = tile.repeat(1, 1, 8, 8)
+    hole = torch.zeros(32, 32, dtype=torch.bool)
+    hole[10:18, 9:20] = True
+    overlaps = F.max_pool2d(hole[None, None].float(), 3, stride=1)[0, 0] > 0
+    return image, hole, overlaps.nonzero(as_tuple=True)
+
+
+@pytest.mark.parametrize("stride", [2, 4])
+def test_centre_vote_copies_a_periodic_hole_exactly_from_its_true_matches(stride):
+    image, hole, (rows, cols) = periodic_hole(stride)
+    voted, weights = centre_vote(image, (rows, cols), (rows - 8, cols), stride, tuple(image.shape[-2:]))
+    inside = (F.interpolate(hole[None, None].float(), scale_factor=stride) > 0).expand_as(image)
+    assert (weights.expand_as(image)[inside] == 1).all()  # one vote per pixel: nothing averaged
+    assert torch.equal(voted[inside], image[inside])
+    wrong, _ = centre_vote(image, (rows, cols), (rows - 7, cols), stride, tuple(image.shape[-2:]))
+    assert not torch.allclose(wrong[inside], image[inside], atol=1e-2)
+
+
+def test_transfer_detail_replaces_only_the_fine_luminance_band_in_the_hole():
+    generator = torch.Generator().manual_seed(1)
+    truth = torch.rand(1, 3, 32, 32, generator=generator)
+    fill = F.avg_pool2d(truth, 5, 1, 2)  # a blurred fill: its fine band is weaker than the truth's
+    hole = torch.zeros(1, 1, 32, 32)
+    hole[..., 8:24, 8:24] = 1
+    weights = torch.ones_like(hole)
+    assert torch.allclose(transfer_detail(fill, fine_band(fill, 1.0), weights, hole, 1.0), fill, atol=1e-6)
+    detailed = transfer_detail(fill, fine_band(truth, 1.0), weights, hole, 1.0)
+    outside = (hole == 0).expand_as(fill)
+    assert torch.equal(detailed[outside], fill[outside])
+    assert torch.allclose(to_opponent(detailed)[:, 1:], to_opponent(fill)[:, 1:], atol=1e-6)  # chroma kept
+    inside = hole.bool()
+    expected = to_opponent(fill)[:, :1] - fine_band(fill, 1.0) + fine_band(truth, 1.0)  # the coarse fill + the band
+    assert torch.allclose(to_opponent(detailed)[:, :1][inside], expected[inside], atol=1e-5)
+    assert (detailed - fill)[inside.expand_as(fill)].abs().mean() > 0.01
+    unvoted = transfer_detail(fill, fine_band(truth, 1.0), torch.zeros_like(hole), hole, 1.0)
+    assert torch.equal(unvoted, fill)
+
+
+@pytest.mark.parametrize("finest_iterations", [1, 3])
+def test_detail_transfer_keeps_the_known_region(finest_iterations):
+    image = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)).repeat(1, 1, 8, 8)  # [1,3,64,64]
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 24:40, 20:44] = 1
+    settings = dict(levels=2, iterations=3, line_search=None, finest_iterations=finest_iterations,
+                    window_context=None)
+    network = random_vgg19(["relu3_1", "relu4_1"])
+    result, info = Synthesizer(network, detail_sigma=1.0, **settings)(image, hole)
+    known = (hole == 0).expand_as(image)
+    assert torch.equal(result[known], image[known]) and torch.isfinite(result).all()
+    assert [level["evaluations"] for level in info["levels"]] == [3, finest_iterations]
+    optimized, _ = Synthesizer(network, detail_sigma=None, **settings)(image, hole)
+    change = to_opponent(result - optimized)[0, :, hole[0, 0] > 0]  # [3,n]: the detail step's, in the hole
+    assert change[0].abs().mean() > 0.01 and change[1:].abs().mean() < 0.1 * change[0].abs().mean()
+
+
+def test_the_holes_content_never_reaches_the_detailed_fill():
+    image = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)).repeat(1, 1, 8, 8)  # [1,3,64,64]
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 24:40, 20:44] = 1
+    other = torch.where(hole.bool(), torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1)), image)
+    synthesizer = Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), levels=2, iterations=2, line_search=None,
+                              detail_sigma=3.0, detail_rounds=2, window_context=None)
+    assert torch.equal(synthesizer(image, hole)[0], synthesizer(other, hole)[0])
