@@ -133,13 +133,14 @@ def test_ctrl_c_is_one_line_saying_what_was_finished(tmp_path):
     process = subprocess.Popen([sys.executable, str(ROOT / "inpaint.py"), f"+image={photos}", f"+mask={mask}",
                                 "texture=random", "synthesis.iterations=400", "synthesis.line_search=null",
                                 "pyramid.levels=1", "device=cpu", f"output={out}/"], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a shell
     deadline = time.monotonic() + 300
     while not (out / "photo0_inpainted.json").exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-3000:]
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, (signal.getsignal(signal.SIGINT), stdout[-2000:], stderr[-2000:])
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr[-3000:]
     finished = len(list(out.glob("*_inpainted.png")))
     assert stderr.strip() == (f"inpaint.py: interrupted; {finished} of 4 images finished, in {out}; nothing partial "
