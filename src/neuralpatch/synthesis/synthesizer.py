@@ -153,12 +153,10 @@ class Synthesizer(torch.nn.Module):
             top, bottom, left, right = level.box
             fill, energies, evaluations = self._optimize(level, init[..., top:bottom, left:right], number,
                                                         self.schedule.budget(number, len(sizes)), progress)
-            if self.detail_sigma and number == len(sizes) - 1:
-                source = known.clone()
-                source[..., top:bottom, left:right] = fill  # the hole's own content never reaches the band
-                fill = self.transfer_detail(level, fill, source)
             result = known.clone()  # every hole pixel lies in the crop
             result[..., top:bottom, left:right] = fill
+            if self.detail_sigma and number == len(sizes) - 1:  # the hole's own content never reaches the band
+                result[..., top:bottom, left:right] = self.transfer_detail(level, fill, result)
             levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left],
                            "layers": list(level.layers), "alpha": alpha,
                            "pixel_blur": pixel_blur, "seconds": time.perf_counter() - start, "evaluations": evaluations,
@@ -236,12 +234,7 @@ class Synthesizer(torch.nn.Module):
                 difference = gaussian_blur(difference, level.pixel_blur)
             pixel = (difference * hole).pow(2).sum() / (hole.sum() * x.shape[1]).clamp_min(1)
         if matches is None:
-            for name, changing in level.fresh.items():
-                level.banks[name].refresh(features[name], *changing)
-            matches = {name: find_matches(features[name], level.cells[name][..., : features[name].shape[-2],
-                                                                              : features[name].shape[-1]],
-                                          level.banks[name], level.search, self.overlap_average)
-                       for name in level.layers}
+            matches = self.nearest(features, level, level.layers)
         texture = sum(texture_energy(features[name], matches[name], self.normalize) for name in level.layers)
         if self.normalize:
             texture = texture / len(level.layers)
@@ -250,24 +243,43 @@ class Synthesizer(torch.nn.Module):
         tv, tv_chroma = (total_variation(opponent[:, channels], hole) / pixels for channels in (slice(1), slice(1, 3)))
         return {"pixel": pixel, "texture": texture, "tv": tv, "tv_chroma": tv_chroma}, matches
 
+    def nearest(self, features: dict[str, Tensor], level: Level, layers: tuple[str, ...] | list[str],
+                ) -> dict[str, Matches | None]:
+        """The nearest known patch of every patch overlapping the hole in ``features`` (of the level's crop) at each
+        of ``layers``, the candidates the fill can change refreshed from them first."""
+        matches = {}
+        for name in layers:
+            if name in level.fresh:
+                level.banks[name].refresh(features[name], *level.fresh[name])
+            cells = level.cells[name][..., : features[name].shape[-2], : features[name].shape[-1]]
+            matches[name] = find_matches(features[name], cells, level.banks[name], level.search, self.overlap_average)
+        return matches
+
+    def voting_layer(self, level: Level) -> str:
+        """The layer whose matches vote: ``vote_layer``, or the level's first layer when the level lacks it."""
+        return self.vote_layer if self.vote_layer in level.layers else level.layers[0]
+
+    def vote_matches(self, level: Level, x: Tensor) -> Matches | None:
+        """The nearest patches of ``x`` ``[1,3,h,w]``, the level's crop, at the voting layer."""
+        layer = self.voting_layer(level)
+        with torch.no_grad():
+            return self.nearest(self.features(x, [layer]), level, [layer])[layer]
+
     def revote(self, level: Level, x: Tensor) -> None:
         """The E-step: the level's pixel target becomes the vote of the matches of ``x`` ``[1,3,h,w]`` (the prior's
         fill where no patch voted)."""
-        with torch.no_grad():
-            layer = self.vote_layer if self.vote_layer in level.layers else level.layers[0]
-            matches = self.energies(x, level)[1][layer]
+        matches = self.vote_matches(level, x)
         if matches is not None:
             voted, weights = vote(level.vote_source, matches.queries, matches.sources,
-                                  self.texture.strides[layer], tuple(level.known.shape[-2:]))
+                                  self.texture.strides[self.voting_layer(level)], tuple(level.known.shape[-2:]))
             level.target = torch.where(weights > 0, voted, level.prior_target)
 
     def transfer_detail(self, level: Level, x: Tensor, source: Tensor) -> Tensor:
         """``x`` ``[1,3,h,w]``, the level's crop, with the fine band of the pixels of ``source`` ``[1,3,H,W]`` (the
-        whole level) that its vote layer's nearest patches cover (``detail_sigma``, ``detail_rounds``)."""
-        layer = self.vote_layer if self.vote_layer in level.layers else level.layers[0]
+        whole level) that its voting layer's nearest patches cover (``detail_sigma``, ``detail_rounds``)."""
         with torch.no_grad():
-            return copy_detail(x, level.hole, source, lambda image: self.energies(image, level)[1][layer],
-                               self.texture.strides[layer], self.detail_sigma, self.detail_rounds)
+            return copy_detail(x, level.hole, source, lambda image: self.vote_matches(level, image),
+                               self.texture.strides[self.voting_layer(level)], self.detail_sigma, self.detail_rounds)
 
     def _optimize(self, level: Level, init: Tensor, number: int, budget: int, progress: Progress | None,
                   ) -> tuple[Tensor, dict[str, float], int]:
