@@ -85,6 +85,7 @@ def test_the_check_allows_the_direction():
 
 
 def test_import_and_inpaint_load_only_what_inpainting_needs():
+    """torch._dynamo (1.2–1.7 s) is what torch.optim's first L-BFGS would import (schedule.skip_dynamo_import)."""
     code = """
 import sys
 import numpy as np
@@ -97,7 +98,8 @@ hole[10:20, 10:20] = 1
 fast = Synthesizer(random_vgg19(["relu3_1"]), levels=1, iterations=2, line_search=None)
 result = neuralpatch.inpaint(photo, hole, synthesizer=fast, device="cpu")
 assert result.shape == photo.shape
-print(sorted(m for m in ("lightning", "pytorch_lightning", "wandb", "torchmetrics", "hydra", "torchvision") if m in sys.modules))
+print(sorted(m for m in ("lightning", "pytorch_lightning", "wandb", "torchmetrics", "hydra", "torchvision",
+                         "torch._dynamo") if m in sys.modules))
 """
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]", output

@@ -70,10 +70,21 @@ def test_the_finest_level_can_use_fewer_layers_and_a_smaller_crop():
     image, hole = torch.rand(1, 3, 96, 96), torch.zeros(1, 1, 96, 96)
     hole[..., 40:56, 40:56] = 1
     settings = dict(levels=2, iterations=3, line_search=None, window_context=None)
-    result, info = Synthesizer(network, finest_layers=["relu3_1"], **settings)(image, hole)
+    result, info = Synthesizer(network, finest_layers=["relu3_1"], finest_levels=1, **settings)(image, hole)
     _, full_info = Synthesizer(network, finest_layers=None, **settings)(image, hole)
     assert info["levels"][0]["crop"] == full_info["levels"][0]["crop"]  # the coarse level keeps both layers
     assert info["levels"][1]["crop"][0] < full_info["levels"][1]["crop"][0]  # relu3_1 sees less context
     assert torch.equal(result * (1 - hole), image * (1 - hole)) and torch.isfinite(result).all()
     with pytest.raises(ValueError, match="finest_layers"):
         Synthesizer(network, finest_layers=["relu5_1"])
+
+
+@pytest.mark.parametrize("finest_levels, layers", [(1, [2, 2, 1]), (2, [2, 1, 1]), (5, [1, 1, 1])])
+def test_finest_levels_counts_the_levels_on_the_finest_layers_from_the_finest(finest_levels, layers):
+    image, hole = torch.rand(1, 3, 96, 96), torch.zeros(1, 1, 96, 96)
+    hole[..., 40:56, 40:56] = 1
+    _, info = Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), finest_layers=["relu3_1"], finest_levels=finest_levels,
+                          levels=3, iterations=2, line_search=None, window_context=None)(image, hole)
+    assert [len(level["layers"]) for level in info["levels"]] == layers
+    with pytest.raises(ValueError, match="finest_levels"):
+        Synthesizer(random_vgg19(["relu3_1"]), finest_levels=0)

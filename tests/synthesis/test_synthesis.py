@@ -48,6 +48,20 @@ def test_patch_matching_equals_brute_force(chunk_size):
     assert {(r, c): int(best[r, c]) for r, c in expected} == expected
 
 
+@pytest.mark.parametrize("distance", ["ncc", "l2"])
+def test_matching_only_the_wanted_positions_finds_the_same_candidates(distance):
+    """A free-form hole's query positions (``wanted``) scored alone: the full map's matches there, zeros elsewhere."""
+    torch.manual_seed(1)
+    features = torch.randn(1, 16, 24, 26, dtype=torch.float64)
+    hole = torch.rand(1, 1, 24, 26) < 0.15
+    bank = candidate_bank(features, hole, 1, torch.float64, distance=distance)
+    wanted = patch_grid(hole)[0]
+    assert 0 < wanted.sum() < wanted.numel()
+    full = nearest_patches(features, bank.filters, 7, bank.bias)
+    alone = nearest_patches(features, bank.filters, 7, bank.bias, wanted)
+    assert torch.equal(alone[wanted], full[wanted]) and not alone[~wanted].any()
+
+
 def test_texture_energy_is_zero_when_the_hole_repeats_a_known_patch():
     features = torch.zeros(1, 4, 12, 12)
     features[..., ::2, :] = 1.0  # horizontal stripes: every hole patch has an exact known twin

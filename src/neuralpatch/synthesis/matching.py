@@ -35,25 +35,40 @@ def gather_patches(features: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     return features[:, r, c].permute(1, 0, 2, 3)
 
 
-def nearest_patches(region: Tensor, filters: Tensor, chunk_size: int, bias: Tensor | None = None) -> Tensor:
-    """Index of the best-matching candidate for every 3×3 patch of ``region`` ``[1,C,h,w]``: one convolution with
-    the candidates ``filters`` ``[P,C,3,3]`` (+ ``bias`` ``[P]``) + max. L2-normalized filters and no bias:
-    normalized cross-correlation (the query's own norm does not change the argmax); raw filters and bias
-    −½‖c‖²: least squared distance. Chunked over candidates so memory stays ``chunk_size·h·w``. Returns
-    ``[h-2,w-2]`` indices into ``filters``."""
+def nearest_patches(region: Tensor, filters: Tensor, chunk_size: int, bias: Tensor | None = None,
+                    wanted: Tensor | None = None) -> Tensor:
+    """Index of the best-matching candidate for every 3×3 patch of ``region`` ``[1,C,h,w]`` (``wanted``
+    ``[h-2,w-2]`` bool: only those, the others 0): the patches' products with the candidates ``filters``
+    ``[P,C,3,3]`` (+ ``bias`` ``[P]``), then a max. L2-normalized filters and no bias: normalized
+    cross-correlation (the query's own norm does not change the argmax); raw filters and bias −½‖c‖²: least
+    squared distance. Chunked over candidates so memory stays ``chunk_size`` × the patches. Returns ``[h-2,w-2]``
+    indices into ``filters``."""
     height, width = region.shape[-2:]
-    best_score = torch.full((height - 2, width - 2), -math.inf, device=region.device)
-    best_index = torch.zeros_like(best_score, dtype=torch.long)
     region = region.to(filters.dtype)
+    if wanted is None or wanted.all():  # every position: one convolution per chunk
+        rows = cols = None
+        scores_of = lambda chunk: F.conv2d(region, chunk)[0].flatten(1)  # [p,L]
+    else:  # only the wanted positions (a free-form hole's bounding box is mostly known): one product per chunk
+        rows, cols = wanted.nonzero(as_tuple=True)
+        patches = gather_patches(region[0], rows, cols).flatten(1)  # [Q,C·9]
+        scores_of = lambda chunk: (patches @ chunk.flatten(1).T).T  # [p,Q]
+    best_score, best_index = None, None
     for start in range(0, filters.shape[0], chunk_size):
-        scores = F.conv2d(region, filters[start : start + chunk_size])[0].float()  # [p,h-2,w-2]
+        scores = scores_of(filters[start : start + chunk_size]).float()
         if bias is not None:
-            scores = scores + bias[start : start + chunk_size, None, None]
+            scores = scores + bias[start : start + chunk_size, None]
         score, index = scores.max(dim=0)
-        better = score > best_score
-        best_score = torch.where(better, score, best_score)
-        best_index = torch.where(better, index + start, best_index)
-    return best_index
+        if best_score is None:
+            best_score, best_index = score, index
+        else:
+            better = score > best_score
+            best_score = torch.where(better, score, best_score)
+            best_index = torch.where(better, index + start, best_index)
+    if rows is None:
+        return best_index.view(height - 2, width - 2)
+    field = torch.zeros(height - 2, width - 2, dtype=torch.long, device=region.device)
+    field[rows, cols] = best_index
+    return field
 
 
 @dataclass
@@ -197,11 +212,12 @@ class ExhaustiveSearch:
     def __init__(self, chunk_size: int = 1024):
         self.chunk_size = chunk_size
 
-    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank) -> Tensor:
-        return nearest_patches(bank.searched(region), bank.filters, self.chunk_size, bank.bias)
+    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Tensor) -> Tensor:
+        return nearest_patches(bank.searched(region), bank.filters, self.chunk_size, bank.bias, wanted)
 
 
-Search = Callable[[Tensor, tuple[int, int], CandidateBank], Tensor]  # (region, its corner, bank) → [h-2,w-2] index
+# (region, its corner, bank, the query positions [h-2,w-2] bool) → [h-2,w-2] candidate index
+Search = Callable[[Tensor, tuple[int, int], CandidateBank, Tensor], Tensor]
 
 
 def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, search: Search | int,
@@ -220,7 +236,8 @@ def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, sea
         top, left, bottom, right = (int(v) for v in (rows.min(), cols.min(), rows.max(), cols.max()))
         region = features.detach()[..., top : bottom + 3, left : right + 3]  # patches of every query position
         search = ExhaustiveSearch(search) if isinstance(search, int) else search
-        match = search(region, (top, left), bank)[rows - top, cols - left]  # [Q]
+        wanted = queries[top : bottom + 1, left : right + 1]
+        match = search(region, (top, left), bank, wanted)[rows - top, cols - left]  # [Q]
         targets = bank.patches[match]  # [Q,C,3,3]
         weights = (overlap_weights(queries, rows, cols).to(targets) if overlap_average
                    else targets.new_ones(len(rows), 1, 3, 3))  # [Q,1,3,3]

@@ -27,7 +27,8 @@ class PatchMatchSearch:
         self.iterations, self.first_iterations, self.samples, self.seed = iterations, first_iterations, samples, seed
         self.seed_candidates, self.chunk_size = seed_candidates, chunk_size
 
-    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank) -> Tensor:
+    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Tensor) -> Tensor:
+        """The field of every position of ``region`` (propagation needs them all, ``wanted`` or not)."""
         height, width = region.shape[-2] - 2, region.shape[-1] - 2  # query positions
         region = bank.searched(region)
         queries = F.unfold(region.float(), 3)[0].T  # [L,C·9], position-major as the region's grid

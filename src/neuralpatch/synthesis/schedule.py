@@ -3,6 +3,7 @@ energy has stopped falling."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +15,17 @@ from neuralpatch.synthesis.parametrization import FillParameters
 
 class EnergyFlat(Exception):
     """Raised by a level's energy closure when the energy has stopped falling: the level ends there."""
+
+
+def skip_dynamo_import() -> None:
+    """torch.optim wraps ``Optimizer.add_param_group`` in ``torch._disable_dynamo``, whose first call imports
+    torch._dynamo (1.2–1.7 s on 2 CPU cores, a tenth of a 256² fill) only to mark the method as never compiled.
+    Nothing on the synthesis path is compiled: while torch._dynamo is not loaded, the wrapper's own cache is
+    filled with the plain method, so L-BFGS never imports it (Adam's step still does; a process that loads
+    torch._dynamo first keeps the wrapper as it is)."""
+    method = getattr(torch.optim.Optimizer.add_param_group, "__wrapped__", None)
+    if "torch._dynamo" not in sys.modules and method is not None and not hasattr(method, "__dynamo_disable"):
+        setattr(method, "__dynamo_disable", method)
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class Schedule:
             pass
 
     def _run(self, fill: FillParameters, closure: Callable[[], Tensor], budget: int, spent: Callable[[], int]) -> None:
+        skip_dynamo_import()
         if self.optimizer == "adam":
             optimizer = torch.optim.Adam(fill.tensors, lr=self.lr)
             while spent() < budget:

@@ -11,6 +11,7 @@ SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
     "stop_window": ("synthesis.stop_window", lambda v: v is None or v >= 1, "≥ 1 evaluations or null (no early stop)"),
     "stop_tolerance": ("synthesis.stop_tolerance", lambda v: v >= 0, "≥ 0"),
     "finest_layers": ("synthesis.finest_layers", lambda v: v is None or len(v) >= 1, "a list of texture layers or null"),
+    "finest_levels": ("synthesis.finest_levels", lambda v: v >= 1, "≥ 1"),
     "alpha": ("synthesis.alpha", lambda v: v >= 0, "≥ 0"),
     "beta": ("synthesis.beta", lambda v: v >= 0, "≥ 0"),
     "beta_chroma": ("synthesis.beta_chroma", lambda v: v is None or v >= 0, "≥ 0 or null (= beta)"),

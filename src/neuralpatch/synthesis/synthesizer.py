@@ -55,7 +55,8 @@ class Synthesizer(torch.nn.Module):
                  content_layer: str | None = None, overlap_average: bool = False, rematch_every: int = 1,
                  optimizer: str = "lbfgs", iterations: int = 30, finest_iterations: int | None = None,
                  stop_window: int | None = None, stop_tolerance: float = 0.005,
-                 finest_layers: list[str] | None = ("relu3_1",), lr: float = 1.0, line_search: str | None = "strong_wolfe",
+                 finest_layers: list[str] | None = ("relu3_1",), finest_levels: int = 2, lr: float = 1.0,
+                 line_search: str | None = "strong_wolfe",
                  history_size: int = 20, candidate_stride: int = 2, max_candidates: int | None = 4096,
                  matcher: str = "exhaustive", match_distance: str = "ncc", match_channels: int | None = 64,
                  chroma_scale: int = 4,
@@ -83,7 +84,7 @@ class Synthesizer(torch.nn.Module):
         self.vote_from_level, self.vote_start = vote_from_level, vote_start
         self.vote_rounds, self.chroma_scale = vote_rounds, chroma_scale
         self.detail_sigma, self.detail_rounds = detail_sigma, detail_rounds
-        self.finest_layers = list(finest_layers) if finest_layers else None
+        self.finest_layers, self.finest_levels = (list(finest_layers) if finest_layers else None), finest_levels
         if self.finest_layers and not set(self.finest_layers) <= set(self.texture_layers):
             raise ValueError(f"synthesis.finest_layers {self.finest_layers} must be texture layers ({self.texture_layers})")
         self.vote_layer = vote_layer or min(self.texture_layers, key=lambda name: texture.strides[name])
@@ -147,7 +148,7 @@ class Synthesizer(torch.nn.Module):
                 torch.cuda.reset_peak_memory_stats(image.device)
             start = time.perf_counter()
             voting = self.vote_from_level is not None and number >= self.vote_from_level
-            finest = number == len(sizes) - 1 and self.finest_layers is not None
+            finest = number >= len(sizes) - self.finest_levels and self.finest_layers is not None
             level = self.level(known, level_hole, init, target, alpha, pixel_blur, voting,
                                self.finest_layers if finest else None)
             top, bottom, left, right = level.box
