@@ -116,12 +116,26 @@ def check_writable(folder: Path) -> None:
         raise InputError(f"cannot write to output folder {folder} ({error.strerror}); choose another output=") from None
 
 
-def save_png(array: np.ndarray, path: Path, longest_side: int | None = None) -> None:
+def save_png(array: np.ndarray, path: Path) -> None:
     """``array`` ``[H,W,3]`` uint8 as a PNG (zlib level 1: lossless like any level, 3× faster to write than the
-    default at 12 MP), written atomically; ``longest_side``: downscaled to it first (previews)."""
-    image = Image.fromarray(array)
-    if longest_side is not None and max(image.size) > longest_side:
-        image.thumbnail((longest_side, longest_side), Image.LANCZOS)
+    default at 12 MP), written atomically."""
+    _save(Image.fromarray(array), path)
+
+
+def save_side_by_side(panels: list[np.ndarray], path: Path, longest_side: int) -> None:
+    """``panels`` (each ``[H,W,3]`` uint8, one size) side by side as a PNG preview at most ``longest_side`` px
+    wide and high: each panel is downscaled on its own, so a 12 MP photo's three panels are never joined at
+    full size."""
+    height, width = panels[0].shape[:2]
+    scale = min(1.0, longest_side / max(width * len(panels), height))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    preview = Image.new("RGB", (size[0] * len(panels), size[1]))
+    for number, panel in enumerate(panels):
+        preview.paste(Image.fromarray(panel).resize(size, Image.LANCZOS, reducing_gap=2.0), (number * size[0], 0))
+    _save(preview, path)
+
+
+def _save(image: Image.Image, path: Path) -> None:
     atomic_write(path, lambda temporary: image.save(temporary, format="PNG", compress_level=1))
 
 

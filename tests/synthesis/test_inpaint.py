@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from conftest import CONF, ROOT
-from neuralpatch.files import InputError, atomic_write, mask_from_image
+from neuralpatch.files import InputError, atomic_write, mask_from_image, save_side_by_side
 from neuralpatch.synthesis.inpaint_files import demo_inputs, inpaint_files
 
 FAST = ["texture=random", "synthesis.iterations=3", "synthesis.line_search=null", "pyramid.levels=2", "device=cpu"]
@@ -48,6 +48,16 @@ def test_result_is_bit_exact_outside_the_hole_with_grid_and_json(tmp_path, photo
     assert record["texture_backbone"].startswith("vgg19 (random") and len(record["levels"]) == 2
     assert record["config"]["synthesis"]["alpha"] == 5.0 and record["levels"][1]["seconds"] > 0
     assert record["windows"] == [[0, 45, 0, 61]]
+
+
+def test_a_large_grid_is_downscaled_panel_by_panel_to_the_longest_side(tmp_path):
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    panels = [np.broadcast_to(np.array(colour, np.uint8), (200, 300, 3)) for colour in colours]
+    save_side_by_side(panels, tmp_path / "grid.png", 300)
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert grid.shape == (67, 300, 3)
+    for number, colour in enumerate(colours):  # each panel keeps its own colour up to its edge: no bleeding
+        assert (grid[:, 100 * number : 100 * (number + 1)] == colour).all()
 
 
 def test_modes_and_sizes_are_converted_with_a_warning(tmp_path, photo, caplog):

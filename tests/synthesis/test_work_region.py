@@ -102,7 +102,8 @@ def test_the_per_position_texture_energy_equals_the_sum_over_query_patches(overl
     rows, cols = queries.nonzero(as_tuple=True)
     best = nearest_patches(features[..., rows.min() : rows.max() + 3, cols.min() : cols.max() + 3], bank.filters, 64)
     targets = bank.patches[best[rows - rows.min(), cols - cols.min()]]  # [Q,C,3,3]
-    weights = overlap_weights(queries, rows, cols).double() if overlap_average else torch.ones(len(rows), 1, 3, 3)
+    weights = (overlap_weights(queries, rows, cols).double().view(-1, 1, 3, 3) if overlap_average
+               else torch.ones(len(rows), 1, 3, 3))
     explicit = (weights * (gather_patches(moved[0], rows, cols) - targets).pow(2)).sum()
     energy = texture_energy(moved, matches)
     assert torch.allclose(energy, explicit, rtol=1e-9)

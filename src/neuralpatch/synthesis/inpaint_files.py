@@ -18,7 +18,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from neuralpatch.files import (IMAGE_SUFFIXES, InputError, atomic_write, check_writable, from_uint8, read_mask,
-                               read_photo, save_png, to_uint8)
+                               read_photo, save_png, save_side_by_side, to_uint8)
 from neuralpatch.runs import Interrupted, instantiate_checked
 from neuralpatch.synthesis.sharding import fill_in_processes, worker_devices
 from neuralpatch.synthesis.synthesizer import MIN_SIDE, build_synthesizer
@@ -185,7 +185,7 @@ def _inpaint_one(image_path: Path, mask_path: Path, paths: dict[str, Path], synt
     first_fill = np.where(hole[..., None], to_uint8(info["prior"]), photo)
     masked = np.where(hole[..., None], np.uint8(255), photo)
     # input with hole | prior | fill, a preview at most GRID_SIDE px wide
-    save_png(np.concatenate([masked, first_fill, filled], axis=1), paths["grid"], GRID_SIDE)
+    save_side_by_side([masked, first_fill, filled], paths["grid"], GRID_SIDE)
     record = {"image": str(image_path), "mask": str(mask_path), **{k: str(v) for k, v in paths.items()},
               "size": [photo.shape[1], photo.shape[0]], "hole_fraction": float(hole.mean()),
               "texture_backbone": synthesizer.texture.name, "prior": config["prior"]["_target_"], "device": str(device),

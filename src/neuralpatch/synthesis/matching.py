@@ -78,7 +78,8 @@ class CandidateBank:
 
     rows: Tensor  # [P] top-left corners in the level's feature map
     cols: Tensor  # [P]
-    patches: Tensor  # [P,C,3,3]
+    taps: Tensor  # [P,9,C] the patches, channels last: the texture term sums them tap by tap
+    tap_power: Tensor  # [P,9] squared norm of each tap
     filters: Tensor  # [P,C,3,3] L2-normalized (ncc) or raw (l2), in the matching dtype
     feature_power: Tensor  # mean squared activation of the known region: the layer's own scale
     index_map: Tensor  # [h-2,w-2] the candidate index at each top-left corner, -1 where there is none
@@ -90,6 +91,11 @@ class CandidateBank:
     def searched(self, features: Tensor) -> Tensor:
         """``features`` ``[N,C,h,w]`` (or patches ``[P,C,3,3]``) as the search compares them."""
         return projected(features, self.projection)
+
+    @property
+    def patches(self) -> Tensor:
+        """``[P,C,3,3]`` (a view of ``taps``)."""
+        return self.taps.transpose(1, 2).unflatten(2, (3, 3))
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -106,7 +112,7 @@ class CandidateBank:
     def refresh(self, features: Tensor, index: Tensor, rows: Tensor, cols: Tensor) -> None:
         """Candidates ``index`` become the patches of ``features`` ``[1,C,h,w]`` at (rows, cols)."""
         patches = gather_patches(features.detach()[0], rows, cols)
-        self.patches[index] = patches
+        self.taps[index], self.tap_power[index] = as_taps(patches)
         self.filters[index], bias = as_filters(self.searched(patches), self.filters.dtype, self.bias is not None)
         if self.bias is not None:
             self.bias[index] = bias
@@ -126,6 +132,12 @@ class CandidateBank:
                   & (self.cols >= first_col) & (self.cols + 3 <= end_col))
         index = inside.nonzero()[:, 0]
         return index, self.rows[index] - top // stride, self.cols[index] - left // stride
+
+
+def as_taps(patches: Tensor) -> tuple[Tensor, Tensor]:
+    """``patches`` ``[P,C,3,3]`` → (taps ``[P,9,C]``, their squared norms ``[P,9]``)."""
+    taps = patches.flatten(2).transpose(1, 2).contiguous()
+    return taps, taps.pow(2).sum(2)
 
 
 def as_filters(patches: Tensor, dtype: torch.dtype, squared_distance: bool) -> tuple[Tensor, Tensor | None]:
@@ -180,7 +192,7 @@ def candidate_bank(features: Tensor, hole: Tensor, stride: int, dtype: torch.dty
     projection = (principal_directions(known, outside[0], channels)
                   if channels is not None and channels < known.shape[0] else None)
     filters, bias = as_filters(projected(patches, projection), dtype, distance == "l2")
-    return CandidateBank(rows, cols, patches, filters, power.clamp_min(1e-12), index_map, stride, bias,
+    return CandidateBank(rows, cols, *as_taps(patches), filters, power.clamp_min(1e-12), index_map, stride, bias,
                          projection=projection)
 
 
@@ -200,10 +212,10 @@ class Matches:
 
 
 def overlap_weights(queries: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
-    """1 / number of query patches covering each position, gathered per query patch → ``[Q,1,3,3]``, so each
+    """1 / number of query patches covering each position, gathered per query patch and tap → ``[Q,9]``, so each
     position's gradient is the average over the patches covering it (the authors' CNNMRF code)."""
     counts = F.conv_transpose2d(queries[None, None].float(), torch.ones(1, 1, 3, 3, device=queries.device))[0]  # [1,h,w]
-    return 1 / gather_patches(counts, rows, cols)
+    return 1 / gather_patches(counts, rows, cols).flatten(1)
 
 
 class ExhaustiveSearch:
@@ -238,20 +250,22 @@ def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, sea
         search = ExhaustiveSearch(search) if isinstance(search, int) else search
         wanted = queries[top : bottom + 1, left : right + 1]
         match = search(region, (top, left), bank, wanted)[rows - top, cols - left]  # [Q]
-        targets = bank.patches[match]  # [Q,C,3,3]
-        weights = (overlap_weights(queries, rows, cols).to(targets) if overlap_average
-                   else targets.new_ones(len(rows), 1, 3, 3))  # [Q,1,3,3]
+        targets = bank.taps.index_select(0, match)  # [Q,9,C]
+        weights = overlap_weights(queries, rows, cols) if overlap_average else targets.new_ones(len(rows), 9)  # [Q,9]
 
-        # Σ over the query patches covering each position of the region, of (w, w·T): F.fold of F.unfold's layout
+        # Σ over the query patches covering each position of the region, of (w, w·T), tap by tap, channels last
         region_height, region_width = region.shape[-2:]
-        columns = targets.new_zeros(targets[0].numel() + 9, (region_height - 2) * (region_width - 2))
-        positions = (rows - top) * (region_width - 2) + cols - left
-        columns[:, positions] = torch.cat([weights, weights * targets], dim=1).flatten(1).T
-        sums = F.pad(F.fold(columns[None], (region_height, region_width), 3),  # [1,1+C,h,w]
+        sums = targets.new_zeros(region_height * region_width, 1 + targets.shape[-1])  # [h·w,1+C]
+        corners = (rows - top) * region_width + cols - left  # [Q]
+        for tap in range(9):
+            tap_weights = weights[:, tap, None]  # [Q,1]
+            sums.index_add_(0, corners + (tap // 3) * region_width + tap % 3,
+                            torch.cat([tap_weights, tap_weights * targets[:, tap]], dim=1))
+        sums = F.pad(sums.view(region_height, region_width, -1).permute(2, 0, 1)[None],  # [1,1+C,h,w]
                      (left, width - region_width - left, top, height - region_height - top))
         coverage = sums[:, :1]
         mean_target = sums[:, 1:] / coverage.clamp_min(1e-12)
-        spread = (weights * targets.pow(2)).sum() - (coverage * mean_target.pow(2)).sum()
+        spread = (weights * bank.tap_power.index_select(0, match)).sum() - (coverage * mean_target.pow(2)).sum()
     return Matches(coverage, mean_target, spread.clamp_min(0), bank.feature_power, (rows, cols),
                    (bank.rows[match], bank.cols[match]))
 
