@@ -39,7 +39,7 @@ from rich.table import Table
 
 from neuralpatch.files import from_uint8, read_mask, read_photo, save_png, to_uint8
 from neuralpatch.synthesis.inpaint_files import demo_inputs
-from neuralpatch.synthesis import synthesizer as synthesis_module
+from neuralpatch.synthesis import level_energy
 from neuralpatch.synthesis.priors import OpenCVPrior
 from neuralpatch.synthesis.synthesizer import Synthesizer, peak_memory_mb
 from neuralpatch.synthesis.texture import build_texture_network
@@ -74,16 +74,16 @@ class Timers:
         return wrapper
 
     def __enter__(self) -> Timers:
-        self.saved = (self.synthesizer.texture.forward, synthesis_module.find_matches, synthesis_module.candidate_bank,
+        self.saved = (self.synthesizer.texture.forward, level_energy.find_matches, level_energy.candidate_bank,
                       torch.Tensor.backward)
         self.synthesizer.texture.forward = self._timed("forward", self.saved[0])
-        synthesis_module.find_matches = self._timed("matching", self.saved[1])
-        synthesis_module.candidate_bank = self._timed("matching", self.saved[2])
+        level_energy.find_matches = self._timed("matching", self.saved[1])
+        level_energy.candidate_bank = self._timed("matching", self.saved[2])
         torch.Tensor.backward = self._timed("backward", self.saved[3])
         return self
 
     def __exit__(self, *exc) -> None:
-        (self.synthesizer.texture.forward, synthesis_module.find_matches, synthesis_module.candidate_bank,
+        (self.synthesizer.texture.forward, level_energy.find_matches, level_energy.candidate_bank,
          torch.Tensor.backward) = self.saved
 
 

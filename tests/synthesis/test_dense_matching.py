@@ -1,11 +1,12 @@
-"""Randomized nearest-neighbour search (PatchMatch over features) and pixel-space voting."""
+"""Randomized and diverse nearest-neighbour search (PatchMatch over features, occurrence penalty) and pixel-space
+voting."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from neuralpatch.synthesis.matching import candidate_bank, find_matches, gather_patches
-from neuralpatch.synthesis.patchmatch import PatchMatchSearch, build_search
+from neuralpatch.synthesis.patchmatch import DiverseSearch, PatchMatchSearch, build_search
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
 from neuralpatch.synthesis.voting import block_window, vote
@@ -59,6 +60,34 @@ def test_patchmatch_keeps_its_field_and_finds_exact_twins():
     assert correlation(features, matches).min() > 1 - 1e-5
     assert ((matches.sources[0] - matches.queries[0]) % 6 == 0).all()
     assert ((matches.sources[1] - matches.queries[1]) % 6 == 0).all()
+
+
+def test_diverse_search_without_penalty_is_the_exhaustive_search():
+    features = features_with_texture(2)
+    hole = torch.zeros(1, 1, 48, 48, dtype=torch.bool)
+    hole[..., 16:32, 14:34] = True
+    bank = candidate_bank(features, hole, 1, torch.float32)
+    exact, diverse = (find_matches(features, hole, bank, search) for search in (256, DiverseSearch(0.0, top=4)))
+    assert len(exact.queries[0]) > 300
+    assert all(torch.equal(a, b) for a, b in zip(exact.sources, diverse.sources))
+
+
+def test_diverse_search_spreads_identical_queries_over_the_top_candidates():
+    features = features_with_texture(3)
+    hole = torch.zeros(1, 1, 48, 48, dtype=torch.bool)
+    hole[..., 16:32, 14:34] = True
+    features[..., 14:34, 12:36] = features[..., 2:3, 2:3]  # every query patch the same constant patch
+    bank = candidate_bank(features, hole, 1, torch.float32)
+    exact = find_matches(features, hole, bank, 256)
+    diverse = find_matches(features, hole, bank, DiverseSearch(1.0, top=8))
+    queries = len(exact.queries[0])
+    picks = lambda matches: torch.stack(matches.sources).unique(dim=1, return_counts=True)[1]  # per source
+    assert picks(exact).tolist() == [queries]  # one source for all
+    assert len(picks(diverse)) == 8 and picks(diverse).max() <= -(-queries // 8)  # an even share each
+    query = gather_patches(features[0], *exact.queries)[0].flatten()  # the one query patch
+    candidates = bank.patches.flatten(1)
+    eighth_best = (candidates @ query / (candidates.norm(dim=1) * query.norm())).topk(8).values[-1]
+    assert correlation(features, diverse).min() >= eighth_best - 1e-5  # each pick among the 8 best
 
 
 def test_build_search_names_both_matchers():

@@ -76,3 +76,17 @@ def test_the_holes_content_never_reaches_the_detailed_fill():
     synthesizer = Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), levels=2, iterations=2, line_search=None,
                               detail_sigma=3.0, detail_rounds=2, window_context=None)
     assert torch.equal(synthesizer(image, hole)[0], synthesizer(other, hole)[0])
+
+
+def test_the_detail_penalty_changes_only_the_hole_and_needs_correlation_matching():
+    image = F.avg_pool2d(torch.rand(1, 3, 66, 66, generator=torch.Generator().manual_seed(0)), 3, 1)  # [1,3,64,64]
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 24:40, 20:44] = 1
+    network = random_vgg19(["relu3_1", "relu4_1"])
+    settings = dict(levels=2, iterations=2, line_search=None, detail_sigma=2.0, window_context=None)
+    plain, _ = Synthesizer(network, detail_penalty=None, **settings)(image, hole)
+    penalized, _ = Synthesizer(network, detail_penalty=0.5, **settings)(image, hole)
+    known = (hole == 0).expand_as(image)
+    assert torch.equal(penalized[known], image[known]) and not torch.equal(penalized, plain)
+    with pytest.raises(ValueError, match="detail_penalty needs match_distance: ncc"):
+        Synthesizer(network, detail_penalty=0.5, match_distance="l2")

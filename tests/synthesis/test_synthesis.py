@@ -258,12 +258,12 @@ def test_normalized_texture_energy_ignores_the_activation_scale_and_the_patch_co
 
 
 def test_matches_kept_for_a_level_when_rematch_every_is_zero_and_the_bank_built_once(monkeypatch):
-    from neuralpatch.synthesis import synthesizer as synthesis_module
+    from neuralpatch.synthesis import level_energy
 
     calls = {"find_matches": 0, "candidate_bank": 0}
 
     def counting(name):
-        original = getattr(synthesis_module, name)
+        original = getattr(level_energy, name)
 
         def counted(*args, **kwargs):
             calls[name] += 1
@@ -271,7 +271,7 @@ def test_matches_kept_for_a_level_when_rematch_every_is_zero_and_the_bank_built_
         return counted
 
     for name in calls:
-        monkeypatch.setattr(synthesis_module, name, counting(name))
+        monkeypatch.setattr(level_energy, name, counting(name))
     image, hole = torch.rand(1, 3, 40, 40), torch.zeros(1, 1, 40, 40)
     hole[..., 12:28, 12:28] = 1
     for rematch_every, expected in ((0, 1), (1, 6), (3, 2)):

@@ -4,7 +4,7 @@ network may run in bfloat16; none of it may change what is computed beyond round
 import pytest
 import torch
 
-from neuralpatch.synthesis import synthesizer as synthesis_module
+from neuralpatch.synthesis import level_energy
 from neuralpatch.synthesis.holes import crop_box, hole_cells
 from neuralpatch.synthesis.matching import (candidate_bank, find_matches, gather_patches, nearest_patches, overlap_weights,
                                   patch_grid, texture_energy)
@@ -66,14 +66,14 @@ def test_bfloat16_features_are_rounded_float32_features():
 
 def test_candidates_the_fill_changes_are_refreshed_at_each_matching(monkeypatch):
     seen = []
-    original = synthesis_module.find_matches
+    original = level_energy.find_matches
 
     def recording(features, hole, bank, *rest):
         current = gather_patches(features.detach()[0], bank.rows, bank.cols)  # crop = level: same coordinates
         seen.append(torch.equal(bank.patches, current))
         return original(features, hole, bank, *rest)
 
-    monkeypatch.setattr(synthesis_module, "find_matches", recording)
+    monkeypatch.setattr(level_energy, "find_matches", recording)
     image, hole = torch.rand(1, 3, 48, 48), torch.zeros(1, 1, 48, 48)
     hole[..., 16:32, 16:32] = 1
     Synthesizer(random_vgg19(["relu3_1"]), levels=1, iterations=5, alpha=50.0, window_context=None,

@@ -1,5 +1,6 @@
-"""Nearest-neighbour search over a candidate bank: exhaustive (one convolution per chunk of candidates) or
-randomized (PatchMatch's propagation + random search, Barnes et al. 2009), both by normalized cross-correlation.
+"""Nearest-neighbour search over a candidate bank: exhaustive (one convolution per chunk of candidates),
+randomized (PatchMatch's propagation + random search, Barnes et al. 2009), both by normalized cross-correlation,
+or diverse (the top few by correlation, each pick penalized by the candidate's earlier picks).
 
 A search maps the 3×3 patches of a feature region to candidate indices. The randomized one keeps its
 nearest-neighbour field between calls (the bank is per level and layer), so each matching of a level continues
@@ -9,11 +10,12 @@ candidates, so every known patch (stride 1) can be a candidate at any photo size
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from neuralpatch.synthesis.matching import CandidateBank, ExhaustiveSearch, Search, nearest_patches
+from neuralpatch.synthesis.matching import CandidateBank, ExhaustiveSearch, Search, gather_patches, nearest_patches
 
 
 class PatchMatchSearch:
@@ -75,6 +77,37 @@ class PatchMatchSearch:
         candidate = self._score(queries, filters, bias, proposal.clamp_min(0).flatten()).view_as(score)
         better = valid & (candidate > score)
         return torch.where(better, proposal, field), torch.where(better, candidate, score)
+
+
+class DiverseSearch:
+    """The ``top`` candidates of each wanted query by normalized cross-correlation (exact), then one of them per
+    query, the queries taken in a seeded random order, each candidate's correlation lowered by ``penalty`` for
+    every earlier pick of it (an occurrence penalty, as Kaspar et al. 2015): near-identical queries (a smooth
+    fill) no longer all take the one best candidate. Normalized filters (ncc) only; other positions get 0."""
+
+    def __init__(self, penalty: float, top: int = 16, chunk_size: int = 1024, seed: int = 0):
+        self.penalty, self.top, self.chunk_size, self.seed = penalty, top, chunk_size, seed
+
+    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Tensor) -> Tensor:
+        rows, cols = wanted.nonzero(as_tuple=True)
+        queries = gather_patches(bank.searched(region)[0].float(), rows, cols).flatten(1)  # [Q,C·9]
+        queries = (queries / queries.norm(dim=1, keepdim=True).clamp_min(1e-8)).to(bank.filters.dtype)
+        scores, index = queries.new_empty(len(rows), 0, dtype=torch.float32), rows.new_empty(len(rows), 0)
+        for start in range(0, len(bank.filters), self.chunk_size):  # the running top candidates, chunk by chunk
+            chunk = bank.filters[start : start + self.chunk_size].flatten(1)  # [p,C·9]
+            numbers = torch.arange(start, start + len(chunk), device=index.device).expand(len(rows), -1)  # [Q,p]
+            scores = torch.cat([scores, (queries @ chunk.T).float()], dim=1)  # [Q,k+p]
+            scores, kept = scores.topk(min(self.top, scores.shape[1]), dim=1)
+            index = torch.cat([index, numbers], dim=1).gather(1, kept)
+        scores, index = scores.cpu().numpy(), index.cpu().numpy()  # [Q,top]
+        picks, chosen = np.zeros(len(bank.filters)), np.empty(len(rows), dtype=np.int64)
+        for query in np.random.default_rng(self.seed).permutation(len(rows)):
+            candidates = index[query]
+            chosen[query] = candidates[np.argmax(scores[query] - self.penalty * picks[candidates])]
+            picks[chosen[query]] += 1
+        field = torch.zeros(wanted.shape, dtype=torch.long, device=region.device)
+        field[rows, cols] = torch.from_numpy(chosen).to(region.device)
+        return field
 
 
 def build_search(matcher: str, chunk_size: int) -> Search:

@@ -1,0 +1,137 @@
+"""One pyramid level's side of the synthesis: the texture network's features, the level's constants (candidate
+banks, crop, targets), the energy terms of a fill and their nearest patches, and the pixel-space steps that use
+those matches (the EM vote of the pixel target, the detail transfer). ``Synthesizer`` (synthesizer.py) drives
+the pyramid and the optimizer over these; the settings are its attributes."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from neuralpatch.synthesis.energy import PIXEL_SCALE, Level, gaussian_blur, to_opponent, total_variation
+from neuralpatch.synthesis.holes import crop_box, hole_cells
+from neuralpatch.synthesis.matching import Matches, Search, candidate_bank, find_matches, texture_energy
+from neuralpatch.synthesis.patchmatch import build_search
+from neuralpatch.synthesis.texture import fast_bfloat16
+from neuralpatch.synthesis.voting import copy_detail, vote
+
+
+class LevelEnergy:
+    """The level methods of ``Synthesizer`` (which sets the attributes they read: ``texture``, the energy weights,
+    the matching and voting settings)."""
+
+    def bfloat16(self, device: torch.device) -> bool:
+        """Whether the texture network runs in bfloat16 on ``device`` (``precision``)."""
+        return self.precision == "bfloat16" or (self.precision == "auto" and fast_bfloat16(device))
+
+    def matching_dtype(self, device: torch.device) -> torch.dtype:
+        """``match_dtype``; auto: the texture network's (``precision``)."""
+        if self.match_dtype == "auto":
+            return torch.bfloat16 if self.bfloat16(device) else torch.float32
+        return getattr(torch, self.match_dtype)
+
+    def features(self, image: Tensor, layers: list[str] | None = None) -> dict[str, Tensor]:
+        """The texture network's features (``layers``, default all) of ``image`` in float32, computed in bfloat16
+        where ``precision`` says."""
+        with torch.autocast(image.device.type, torch.bfloat16, enabled=self.bfloat16(image.device)):
+            return {name: value.float() for name, value in self.texture(image, layers).items()}
+
+    def level(self, known: Tensor, hole: Tensor, init: Tensor, target: Tensor, alpha: float | None = None,
+              pixel_blur: float | None = None, voting: bool = False, layers: list[str] | None = None) -> Level:
+        """One level's constants: the candidate banks of its texture ``layers`` (default: all) from one forward
+        pass of ``known`` ``[1,3,h,w]`` with ``init`` in ``hole`` ``[1,1,h,w]`` (the candidates the fill can
+        change are refreshed at each matching) and the crop to optimize (``crop_to_hole``; else all of it)."""
+        layers = list(layers or self.texture_layers)
+        outputs = layers + ([self.content_layer] if self.content_layer and self.content_layer not in layers else [])
+        mask = hole.float()
+        with torch.no_grad():
+            features = self.features(known * (1 - mask) + init * mask, outputs)
+        strides = {name: self.texture.strides[name] for name in outputs}
+        cells = {name: hole_cells(hole, strides[name], value.shape[-2:]) for name, value in features.items()}
+        dtype = self.matching_dtype(known.device)
+        banks = {name: candidate_bank(features[name], cells[name], self.candidate_stride, dtype, self.max_candidates,
+                                      self.match_distance, self.match_channels) for name in layers}
+        # the crop keeps every layer's cell grid and the context the deepest one sees
+        stride, context = max(strides.values()), max(self.texture.contexts[name] for name in outputs)
+        height, width = hole.shape[-2:]
+        # the fill changes the features up to `context` px (+ a patch, two cells) away, and those need `context` more
+        box = crop_box(hole, 2 * stride + 2 * context, stride) if self.crop_to_hole else (0, height, 0, width)
+        fresh = {name: bank.computed_in(box, strides[name], context, features[name].shape[-2:], (height, width))
+                 for name, bank in banks.items() if bank is not None}
+        top, bottom, left, right = box
+        box = (..., slice(top, bottom), slice(left, right))
+        target_features, content_count = {}, 0
+        if self.content_layer is not None:
+            with torch.no_grad():
+                target_features = self.features(target[box], outputs)
+            content_count = features[self.content_layer].numel()
+        cells = {name: value[..., top // strides[name] :, left // strides[name] :] for name, value in cells.items()}
+        alpha, pixel_blur = self.alpha if alpha is None else alpha, self.pixel_blur if pixel_blur is None else pixel_blur
+        return Level((top, bottom, left, right), known[box], mask[box], target[box], cells, banks, fresh, alpha,
+                     pixel_blur, target_features, content_count, build_search(self.matcher, self.chunk_size),
+                     known if voting else None, target[box] if voting else None, tuple(layers))
+
+    def energies(self, x: Tensor, level: Level, matches: dict[str, Matches | None] | None = None,
+                 ) -> tuple[dict[str, Tensor], dict[str, Matches | None]]:
+        """The energy terms (unweighted) of ``x`` ``[1,3,h,w]``, the level's crop, and the patch matches used:
+        ``matches`` given: reused, else found anew in the level's banks."""
+        outputs = list(level.layers) + ([self.content_layer] if self.content_layer not in (None, *level.layers) else [])
+        features, hole = self.features(x, outputs), level.hole
+        units = 1.0 if self.normalize else PIXEL_SCALE
+        if self.content_layer is not None:  # MSE of the features, as the authors' content loss
+            difference = features[self.content_layer] - level.target_features[self.content_layer]
+            pixel = difference.pow(2).sum() / level.content_count  # outside the crop the difference is 0
+        else:  # mean over the hole's values (the authors' MSECriterion), optionally of low-passed images
+            difference = (x - level.target) * units
+            if level.pixel_blur > 0:
+                difference = gaussian_blur(difference, level.pixel_blur)
+            pixel = (difference * hole).pow(2).sum() / (hole.sum() * x.shape[1]).clamp_min(1)
+        if matches is None:
+            matches = self.nearest(features, level, level.layers)
+        texture = sum(texture_energy(features[name], matches[name], self.normalize) for name in level.layers)
+        if self.normalize:
+            texture = texture / len(level.layers)
+        opponent = to_opponent(x * units)  # [1,3,h,w]: luminance, chroma
+        pixels = hole.sum() if self.normalize else 1
+        tv, tv_chroma = (total_variation(opponent[:, channels], hole) / pixels for channels in (slice(1), slice(1, 3)))
+        return {"pixel": pixel, "texture": texture, "tv": tv, "tv_chroma": tv_chroma}, matches
+
+    def nearest(self, features: dict[str, Tensor], level: Level, layers: tuple[str, ...] | list[str],
+                search: Search | None = None) -> dict[str, Matches | None]:
+        """The nearest known patch of every patch overlapping the hole in ``features`` (of the level's crop) at each
+        of ``layers`` (by ``search``, default the level's), the candidates the fill can change refreshed first."""
+        matches = {}
+        for name in layers:
+            if name in level.fresh:
+                level.banks[name].refresh(features[name], *level.fresh[name])
+            cells = level.cells[name][..., : features[name].shape[-2], : features[name].shape[-1]]
+            matches[name] = find_matches(features[name], cells, level.banks[name], search or level.search,
+                                         self.overlap_average)
+        return matches
+
+    def voting_layer(self, level: Level) -> str:
+        """The layer whose matches vote: ``vote_layer``, or the level's first layer when the level lacks it."""
+        return self.vote_layer if self.vote_layer in level.layers else level.layers[0]
+
+    def vote_matches(self, level: Level, x: Tensor, search: Search | None = None) -> Matches | None:
+        """The nearest patches of ``x`` ``[1,3,h,w]``, the level's crop, at the voting layer (by ``search``)."""
+        layer = self.voting_layer(level)
+        with torch.no_grad():
+            return self.nearest(self.features(x, [layer]), level, [layer], search)[layer]
+
+    def revote(self, level: Level, x: Tensor) -> None:
+        """The E-step: the level's pixel target becomes the vote of the matches of ``x`` ``[1,3,h,w]`` (the prior's
+        fill where no patch voted)."""
+        matches = self.vote_matches(level, x)
+        if matches is not None:
+            voted, weights = vote(level.vote_source, matches.queries, matches.sources,
+                                  self.texture.strides[self.voting_layer(level)], tuple(level.known.shape[-2:]))
+            level.target = torch.where(weights > 0, voted, level.prior_target)
+
+    def transfer_detail(self, level: Level, x: Tensor, source: Tensor) -> Tensor:
+        """``x`` ``[1,3,h,w]``, the level's crop, with the fine band of the pixels of ``source`` ``[1,3,H,W]`` (the
+        whole level) that its voting layer's nearest patches cover (``detail_sigma``, ``detail_rounds``; with
+        ``detail_penalty``, the diverse search's picks)."""
+        with torch.no_grad():
+            return copy_detail(x, level.hole, source, lambda image: self.vote_matches(level, image, self.detail_search),
+                               self.texture.strides[self.voting_layer(level)], self.detail_sigma, self.detail_rounds)
