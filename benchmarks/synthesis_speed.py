@@ -15,7 +15,8 @@ I/O: decoding the photo and writing the result PNG. Floor: one forward + backwar
 each level's size, measured alone, times the evaluations of that level; ratio = synthesis / floor.
 ``inpaint.py`` s: the wall time of ``python inpaint.py +image=… +mask=…`` with the same settings, from launch to
 exit; start-up: from launch to the start of the synthesis (imports, config, texture network, reading the files);
-its peak MB is that process's peak resident memory (the GPU's peak allocation on a GPU). ``--no-process`` skips it.
+its peak MB is that process's peak resident memory (the GPU's peak allocation on a GPU). The processes run
+first, before this one builds its own synthesizers and images. ``--no-process`` skips them.
 """
 
 from __future__ import annotations
@@ -170,8 +171,16 @@ def main() -> None:
         table.add_column(column, justify="right")
     prior, source = OpenCVPrior("telea"), samples_dir() / args.photo
     with tempfile.TemporaryDirectory() as folder:
-        for case in args.cases:
-            path, mask, photo, hole, side = case_files(case, source, Path(folder), device)
+        cases = [case_files(case, source, Path(folder), device) for case in args.cases]
+        # the inpaint.py processes first, while this process holds little memory: on this VM an idle process
+        # holding 3 GB beside inpaint.py slows it by 15–24 % (docs/benchmarks.md), and a user's run has none
+        processes = {}
+        for path, mask, _, _, side in cases if not args.no_process else []:
+            for dtype in args.dtype:
+                forced = [] if dtype == "default" else [f"synthesis.precision={dtype}", f"synthesis.match_dtype={dtype}"]
+                processes[mask, dtype] = inpaint_process(path, mask, Path(folder) / "process.png",
+                                                         process_overrides + forced)
+        for path, mask, photo, hole, side in cases:
             height, width = photo.shape[-2:]
             for dtype in args.dtype:
                 chosen = {} if dtype == "default" else {"precision": dtype, "match_dtype": dtype}
@@ -194,11 +203,8 @@ def main() -> None:
                 floor = floor_seconds(synthesizer, info["levels"], device)
                 shares = {k: timers.seconds[k] / seconds for k in ("forward", "backward", "matching")}
                 precision = "bfloat16" if synthesizer.bfloat16(device) else "float32"
-                process = {"wall": float("nan"), "start-up": float("nan")}
-                if not args.no_process:
-                    forced = [] if dtype == "default" else [f"synthesis.precision={dtype}", f"synthesis.match_dtype={dtype}"]
-                    process = inpaint_process(path, mask, Path(folder) / "process.png", process_overrides + forced)
-                    peak = process["peak"]
+                process = processes.get((mask, dtype), {"wall": float("nan"), "start-up": float("nan"), "peak": peak})
+                peak = process["peak"]
                 table.add_row(f"{width}×{height}", side, f"{precision} / {str(synthesizer.matching_dtype(device))[6:]}",
                               f"{process['wall']:.1f}", f"{process['start-up']:.1f}", f"{seconds:.2f}",
                               *(f"{100 * shares[k]:.0f} %" for k in ("forward", "backward", "matching")),

@@ -1,5 +1,8 @@
 import logging
 import math
+import resource
+import subprocess
+import sys
 import urllib.error
 
 import numpy as np
@@ -385,3 +388,11 @@ def test_chroma_tv_weight_smooths_the_fills_colour():
         return float((chroma[..., 1:, :] - chroma[..., :-1, :]).pow(2).mean())
 
     assert chroma_detail(100.0) < 0.5 * chroma_detail(0.0)
+
+
+def test_peak_memory_of_a_process_is_its_own_not_its_forking_parents():
+    held = np.ones(500_000_000, dtype=np.uint8)  # 500 MB resident in this process, the child's parent
+    code = "import torch; from neuralpatch.synthesis.synthesizer import peak_memory_mb; print(peak_memory_mb(torch.device('cpu')))"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB: this process's peak, the held array included
+    assert held.sum() == 500_000_000 and float(child.stdout) < own - 400

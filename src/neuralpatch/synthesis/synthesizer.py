@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import resource
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -41,11 +44,15 @@ Prior = Callable[[Tensor, Tensor], Tensor]  # (image [1,3,H,W], hole [1,1,H,W]) 
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak GPU memory allocated since the last reset; on the CPU the process's peak resident set."""
+    """Peak GPU memory allocated since the last reset; on the CPU the process's own peak resident set (Linux:
+    VmHWM, since ``ru_maxrss`` keeps the RSS of the parent that forked the process, however small the process)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    status = Path("/proc/self/status")
+    if status.exists():
+        return int(re.search(r"VmHWM:\s+(\d+)", status.read_text()).group(1)) / 1024  # KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
 class Synthesizer(LevelEnergy, torch.nn.Module):
