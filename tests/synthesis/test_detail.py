@@ -5,9 +5,11 @@ import torch
 import torch.nn.functional as F
 
 from neuralpatch.synthesis.energy import to_opponent
+from neuralpatch.synthesis.matching import Matches
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
-from neuralpatch.synthesis.voting import centre_vote, fine_band, transfer_detail
+from neuralpatch.synthesis.voting import (band_gain, centre_vote, copy_detail, fine_band, surrounding_energy,
+                                          transfer_detail)
 
 
 def periodic_hole(stride: int) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -49,6 +51,50 @@ def test_transfer_detail_replaces_only_the_fine_luminance_band_in_the_hole():
     assert (detailed - fill)[inside.expand_as(fill)].abs().mean() > 0.01
     unvoted = transfer_detail(fill, fine_band(truth, 1.0), torch.zeros_like(hole), hole, 1.0)
     assert torch.equal(unvoted, fill)
+
+
+def test_band_gain_raises_a_weak_band_to_the_reference_and_no_further_than_its_limit():
+    band = torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    copied = torch.zeros(1, 1, 16, 16, dtype=torch.bool)
+    copied[..., 4:12, 4:12] = True
+    energy = band.pow(2)[copied].mean()
+    assert torch.isclose(band_gain(band, copied, 4 * energy, 3.0), torch.tensor(2.0))
+    assert band_gain(band, copied, 100 * energy, 3.0) == 3.0  # the limit
+    assert band_gain(band, copied, 0.5 * energy, 3.0) == 1.0  # a band as strong as its surroundings: left alone
+    assert band_gain(band, torch.zeros_like(copied), energy, 3.0) == 1.0  # nothing copied
+
+
+def test_surrounding_energy_leaves_out_the_pixels_the_fill_reaches():
+    hole = torch.zeros(1, 1, 32, 32)
+    hole[..., 10:20, 12:22] = 1
+    band = torch.full((1, 1, 32, 32), 2.0)
+    band[..., 7:23, 9:25] = 100.0  # the hole and 3 px around it
+    assert surrounding_energy(band, hole, 3) == 4.0
+    assert surrounding_energy(band, hole, 2) > 4.0
+
+
+def test_copy_detail_amplifies_a_band_copied_from_weak_texture_to_the_holes_surroundings():
+    texture = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)).repeat(1, 1, 12, 12)  # [1,3,96,96]
+    source = 0.5 + 0.1 * (texture - 0.5)
+    source[..., :40, :] = 0.5 + 0.05 * (texture[..., :40, :] - 0.5)  # a strip of half the contrast
+    hole = torch.zeros(1, 1, 96, 96)
+    hole[..., 56:88, 32:64] = 1
+    noise = torch.rand(1, 1, 96, 96, generator=torch.Generator().manual_seed(1)).expand(1, 3, 96, 96)
+    source = torch.where(hole.bool(), noise, source)  # a noisy fill, whose band must not count as the surroundings'
+    top, bottom, left, right = box = (44, 96, 20, 76)  # the level's crop: the hole's cells 3–10 of a stride-4 layer
+    fill, crop_hole = source[..., top:bottom, left:right], hole[..., top:bottom, left:right]
+    rows, cols = torch.meshgrid(torch.arange(2, 10), torch.arange(2, 10), indexing="ij")
+    queries = (rows.flatten(), cols.flatten())  # their centre cells cover the hole
+    matches = Matches(None, None, None, None, queries, (queries[0] - 2, queries[1] + 5))  # centre cells in the strip
+    coarse = to_opponent(fill)[:, :1] - fine_band(fill, 1.0)  # [1,1,52,56] the fill without its band
+
+    def detail(gain):  # the energy of the band put in the hole
+        result = copy_detail(fill, crop_hole, source, lambda image: matches, 4, 1.0, 1, gain, box)
+        return (to_opponent(result)[:, :1] - coarse)[crop_hole.bool()].pow(2).mean()
+
+    assert detail(None) > 0  # a band was copied
+    assert detail(4.0) / detail(None) == pytest.approx(4.0, rel=0.05)  # the crop's known band is twice as strong
+    assert detail(1.2) / detail(None) == pytest.approx(1.44, rel=0.02)  # the limit
 
 
 @pytest.mark.parametrize("finest_iterations", [1, 3])

@@ -65,3 +65,5 @@ class Level:
     # vote of the vote layer's matches from it (re-voted at each EM round), the prior's fill where none voted
     prior_target: Tensor | None = None  # [1,3,h,w] the prior's fill of the crop
     layers: tuple[str, ...] = ()  # the texture layers of this level's energy
+    around: tuple[int, int, int, int] | None = None  # the hole's box grown by the context its features see (the
+    # crop, with crop_to_hole): the photo around the hole, whatever crop is optimized

@@ -55,7 +55,8 @@ class LevelEnergy:
         stride, context = max(strides.values()), max(self.texture.contexts[name] for name in outputs)
         height, width = hole.shape[-2:]
         # the fill changes the features up to `context` px (+ a patch, two cells) away, and those need `context` more
-        box = crop_box(hole, 2 * stride + 2 * context, stride) if self.crop_to_hole else (0, height, 0, width)
+        around = crop_box(hole, 2 * stride + 2 * context, stride)
+        box = around if self.crop_to_hole else (0, height, 0, width)
         fresh = {name: bank.computed_in(box, strides[name], context, features[name].shape[-2:], (height, width))
                  for name, bank in banks.items() if bank is not None}
         top, bottom, left, right = box
@@ -69,7 +70,7 @@ class LevelEnergy:
         alpha, pixel_blur = self.alpha if alpha is None else alpha, self.pixel_blur if pixel_blur is None else pixel_blur
         return Level((top, bottom, left, right), known[box], mask[box], target[box], cells, banks, fresh, alpha,
                      pixel_blur, target_features, content_count, build_search(self.matcher, self.chunk_size),
-                     known if voting else None, target[box] if voting else None, tuple(layers))
+                     known if voting else None, target[box] if voting else None, tuple(layers), around)
 
     def energies(self, x: Tensor, level: Level, matches: dict[str, Matches | None] | None = None,
                  ) -> tuple[dict[str, Tensor], dict[str, Matches | None]]:
@@ -131,7 +132,9 @@ class LevelEnergy:
     def transfer_detail(self, level: Level, x: Tensor, source: Tensor) -> Tensor:
         """``x`` ``[1,3,h,w]``, the level's crop, with the fine band of the pixels of ``source`` ``[1,3,H,W]`` (the
         whole level) that its voting layer's nearest patches cover (``detail_sigma``, ``detail_rounds``; with
-        ``detail_penalty``, the diverse search's picks)."""
+        ``detail_penalty``, the diverse search's picks; with ``detail_gain``, raised towards the band energy of the
+        known pixels around the hole)."""
         with torch.no_grad():
             return copy_detail(x, level.hole, source, lambda image: self.vote_matches(level, image, self.detail_search),
-                               self.texture.strides[self.voting_layer(level)], self.detail_sigma, self.detail_rounds)
+                               self.texture.strides[self.voting_layer(level)], self.detail_sigma, self.detail_rounds,
+                               self.detail_gain, level.box, level.around)

@@ -3,7 +3,8 @@ of a feature layer votes, for the pixels it covers, the known pixels its nearest
 the weighted mean of its votes. A 3×3 patch of a stride-s layer covers a 3s×3s pixel block; the blocks overlap
 at stride s and are weighted by a sin² window, whose three shifted copies sum to a constant, so a coherent field
 reproduces its source exactly and block seams blend. Detail transfer: each cell takes the fine luminance band
-of its match's centre cell alone (``copy_detail``), so incoherent matches do not average the band away."""
+of its match's centre cell alone (``copy_detail``), so incoherent matches do not average the band away; its
+energy may then be raised towards that of the known pixels around the hole (``band_gain``)."""
 
 from __future__ import annotations
 
@@ -85,17 +86,45 @@ def transfer_detail(fill: Tensor, band: Tensor, weights: Tensor, hole: Tensor, s
     return fill + OPPONENT[0].to(fill).view(1, 3, 1, 1) * change  # along the luminance axis
 
 
+def surrounding_energy(band: Tensor, hole: Tensor, distance: int) -> Tensor:
+    """Mean of ``band`` ``[1,1,h,w]`` squared over the pixels at least ``distance`` px from ``hole`` ``[1,1,h,w]``
+    (0 when there are none)."""
+    known = 1 - F.max_pool2d(hole.float(), 2 * distance + 1, stride=1, padding=distance)  # [1,1,h,w]
+    return (band.pow(2) * known).sum() / known.sum().clamp_min(1)
+
+
+def band_gain(band: Tensor, copied: Tensor, reference: Tensor, limit: float) -> Tensor:
+    """The factor, 1 to ``limit``, that brings the mean energy of ``band`` ``[1,1,h,w]`` over ``copied`` (bool,
+    ``[1,1,h,w]``) up to ``reference`` (a mean energy): a band copied from smoother-than-average patches gets the
+    strength of the photo around the hole; a band already as strong is left alone."""
+    if not copied.any():
+        return band.new_ones(())
+    return (reference / band.pow(2)[copied].mean().clamp_min(1e-12)).sqrt().clamp(1, limit)
+
+
 def copy_detail(fill: Tensor, hole: Tensor, source: Tensor, matches_of: Callable[[Tensor], Matches | None],
-                stride: int, sigma: float, rounds: int) -> Tensor:
-    """``fill`` ``[1,3,h,w]`` with its fine luminance band (``transfer_detail``) copied cell by cell
-    (``centre_vote``) from ``source`` ``[1,3,H,W]`` by the nearest patches ``matches_of`` finds at a stride-s
-    layer; each of ``rounds`` rounds matches the previous round's result (a sharper fill matches sharper
-    patches). ``source`` must hold no hole content; its band is cut before copying, so no cell seam enters it."""
+                stride: int, sigma: float, rounds: int, gain: float | None = None,
+                box: tuple[int, int, int, int] | None = None, around: tuple[int, int, int, int] | None = None,
+                ) -> Tensor:
+    """``fill`` ``[1,3,h,w]`` (the crop ``box`` of ``source``; default all of it) with its fine luminance band
+    (``transfer_detail``) copied cell by cell (``centre_vote``) from ``source`` ``[1,3,H,W]`` by the nearest
+    patches ``matches_of`` finds at a stride-s layer; each of ``rounds`` rounds matches the previous round's result
+    (a sharper fill matches sharper patches). With ``gain``, the copied band is amplified up to ``gain`` times
+    towards the band energy of the known pixels of ``around`` (a box of ``source`` within ``box``; default
+    ``box``: ``band_gain``). ``source`` must hold no hole content but the fill; its band is cut before copying,
+    so no cell seam enters it."""
     band_source = fine_band(source, sigma)  # [1,1,H,W]
+    box = box or (0, source.shape[-2], 0, source.shape[-1])
+    top, bottom, left, right = around or box
+    near = hole[..., top - box[0] : bottom - box[0], left - box[2] : right - box[2]]  # the hole within around
+    # the known pixels whose band the fill does not reach (3σ of the Gaussian)
+    reference = surrounding_energy(band_source[..., top:bottom, left:right], near, max(stride, math.ceil(3 * sigma)))
     for _ in range(rounds):
         matches = matches_of(fill)
         if matches is None:
             break
         band, weights = centre_vote(band_source, matches.queries, matches.sources, stride, tuple(fill.shape[-2:]))
+        if gain:
+            band = band * band_gain(band, (weights > 0) & hole.bool(), reference, gain)
         fill = transfer_detail(fill, band, weights, hole, sigma).clamp(0, 1)
     return fill
