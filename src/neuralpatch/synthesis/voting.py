@@ -114,11 +114,13 @@ def copy_detail(fill: Tensor, hole: Tensor, source: Tensor, matches_of: Callable
     ``box``: ``band_gain``). ``source`` must hold no hole content but the fill; its band is cut before copying,
     so no cell seam enters it."""
     band_source = fine_band(source, sigma)  # [1,1,H,W]
-    box = box or (0, source.shape[-2], 0, source.shape[-1])
-    top, bottom, left, right = around or box
-    near = hole[..., top - box[0] : bottom - box[0], left - box[2] : right - box[2]]  # the hole within around
-    # the known pixels whose band the fill does not reach (3σ of the Gaussian)
-    reference = surrounding_energy(band_source[..., top:bottom, left:right], near, max(stride, math.ceil(3 * sigma)))
+    if gain:
+        box = box or (0, source.shape[-2], 0, source.shape[-1])
+        top, bottom, left, right = around or box
+        near = hole[..., top - box[0] : bottom - box[0], left - box[2] : right - box[2]]  # the hole within around
+        # the known pixels whose band the fill does not reach (3σ of the Gaussian)
+        reach = max(stride, math.ceil(3 * sigma))
+        reference = surrounding_energy(band_source[..., top:bottom, left:right], near, reach)
     for _ in range(rounds):
         matches = matches_of(fill)
         if matches is None:
