@@ -5,7 +5,9 @@ the floor, for photo size × hole size × device × dtype. Prints one table.
     python benchmarks/synthesis_speed.py --cases 256:128 512:256 4096x3072:300 --dtype float32 bfloat16
     python benchmarks/synthesis_speed.py --device cuda --cases 512:256 2048:1024 --dtype float32 bfloat16
 
-``--dtype float32`` forces the float32 path, so a CPU with bfloat16 measures what one without it gets.
+``--dtype float32`` forces the float32 path, so a CPU with bfloat16 measures what one without it gets; on a CPU
+with AVX-512, ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` in the environment also restricts PyTorch's and
+oneDNN's kernels to AVX2, the instructions of most laptops (the title names the kernels' instruction set).
 Each case is a shipped photo resized to WxH (a square side alone: WxW) with a centred square hole of the given
 side (or ``thick`` / ``medium``: the seeded free-form strokes of masks=irregular, e.g. ``512:thick``; or ``demo``:
 what a bare ``python inpaint.py`` fills), inpainted with the default settings (``conf/synthesis/default.yaml``, ``conf/pyramid/default.yaml``,
@@ -162,7 +164,8 @@ def main() -> None:
     process_overrides = [f"{'pyramid' if key in pyramid_keys else 'synthesis'}.{item}"
                          for key, item in zip(overrides, args.set)] + [f"texture.name={args.texture}", f"device={args.device}"]
     network = build_texture_network(args.texture, ["relu3_1", "relu4_1"]).to(device)
-    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.machine()} CPU"
+    machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
+               else f"{platform.machine()} CPU, {torch.backends.cpu.get_cpu_capability()} kernels")
     table = Table(title=f"neural patch synthesis, {settings['levels']} levels × {settings['iterations']} evaluations, "
                         f"relu3_1+relu4_1 of {network.name}; {machine}, {torch.get_num_threads()} threads, "
                         f"torch {torch.__version__}" + (f"; {' '.join(args.set)}" if args.set else ""))

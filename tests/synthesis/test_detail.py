@@ -22,15 +22,33 @@ def periodic_hole(stride: int) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.
     return image, hole, overlaps.nonzero(as_tuple=True)
 
 
-@pytest.mark.parametrize("stride", [2, 4])
-def test_centre_vote_copies_a_periodic_hole_exactly_from_its_true_matches(stride):
+@pytest.mark.parametrize("stride, feather", [(2, 0), (4, 0), (2, 1), (4, 2), (4, 4)])
+def test_centre_vote_copies_a_periodic_hole_exactly_from_its_true_matches(stride, feather):
     image, hole, (rows, cols) = periodic_hole(stride)
-    voted, weights = centre_vote(image, (rows, cols), (rows - 8, cols), stride, tuple(image.shape[-2:]))
+    voted, weights = centre_vote(image, (rows, cols), (rows - 8, cols), stride, tuple(image.shape[-2:]), feather)
     inside = (F.interpolate(hole[None, None].float(), scale_factor=stride) > 0).expand_as(image)
-    assert (weights.expand_as(image)[inside] == 1).all()  # one vote per pixel: nothing averaged
-    assert torch.equal(voted[inside], image[inside])
-    wrong, _ = centre_vote(image, (rows, cols), (rows - 7, cols), stride, tuple(image.shape[-2:]))
+    assert torch.allclose(weights.expand_as(image)[inside], torch.ones(())), "the seam windows sum to 1"
+    assert torch.allclose(voted[inside], image[inside], atol=1e-6)
+    wrong, _ = centre_vote(image, (rows, cols), (rows - 7, cols), stride, tuple(image.shape[-2:]), feather)
     assert not torch.allclose(wrong[inside], image[inside], atol=1e-2)
+
+
+@pytest.mark.parametrize("feather, widest_step", [(0, 1.0), (2, 0.707), (4, 0.383)])
+def test_centre_vote_cross_fades_the_seam_between_cells_copied_from_different_sources(feather, widest_step):
+    stride = 4
+    source = torch.zeros(1, 1, 8 * stride, 8 * stride)
+    source[..., 4 * stride :, :] = 1  # the lower half 1
+    rows, cols = torch.full((6,), 2), torch.arange(6)  # a row of queries: centre cells (3, 1..6)
+    sources = (torch.tensor([0, 0, 0, 5, 5, 5]), torch.full((6,), 3))  # centre cells in the 0, then the 1 half
+    voted, weights = centre_vote(source, (rows, cols), sources, stride, tuple(source.shape[-2:]), feather)
+    line = voted[0, 0, 3 * stride + 1, 2 * stride : 6 * stride]  # [16]: cells 2..5, the seam between 3 and 4
+    steps = line.diff()
+    assert (steps >= -1e-6).all() and torch.allclose(line[[0, -1]], torch.tensor([0.0, 1.0]))
+    assert steps.max() == pytest.approx(widest_step, abs=0.01)
+    assert (steps > 1e-3).sum() == feather + 1  # the step spread over the feather's pixels ...
+    assert torch.allclose(line + line.flip(0), torch.ones(16))  # ... centred on the seam
+    with pytest.raises(ValueError, match="feather must be 0 to the stride"):
+        centre_vote(source, (rows, cols), sources, stride, tuple(source.shape[-2:]), stride + 1)
 
 
 def test_transfer_detail_replaces_only_the_fine_luminance_band_in_the_hole():
@@ -124,15 +142,28 @@ def test_the_holes_content_never_reaches_the_detailed_fill():
     assert torch.equal(synthesizer(image, hole)[0], synthesizer(other, hole)[0])
 
 
-def test_the_detail_penalty_changes_only_the_hole_and_needs_correlation_matching():
+def fill_with(**options) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(image [1,3,64,64], hole [1,1,64,64], its fill by a small 2-level synthesis with the detail and ``options``)."""
     image = F.avg_pool2d(torch.rand(1, 3, 66, 66, generator=torch.Generator().manual_seed(0)), 3, 1)  # [1,3,64,64]
     hole = torch.zeros(1, 1, 64, 64)
     hole[..., 24:40, 20:44] = 1
-    network = random_vgg19(["relu3_1", "relu4_1"])
-    settings = dict(levels=2, iterations=2, line_search=None, detail_sigma=2.0, window_context=None)
-    plain, _ = Synthesizer(network, detail_penalty=None, **settings)(image, hole)
-    penalized, _ = Synthesizer(network, detail_penalty=0.5, **settings)(image, hole)
+    synthesizer = Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), levels=2, iterations=2, line_search=None,
+                              detail_sigma=2.0, window_context=None, **options)
+    return image, hole, synthesizer(image, hole)[0]
+
+
+def test_the_detail_penalty_changes_only_the_hole_and_needs_correlation_matching():
+    _, _, plain = fill_with(detail_penalty=None)
+    image, hole, penalized = fill_with(detail_penalty=0.5)
     known = (hole == 0).expand_as(image)
     assert torch.equal(penalized[known], image[known]) and not torch.equal(penalized, plain)
     with pytest.raises(ValueError, match="detail_penalty needs match_distance: ncc"):
-        Synthesizer(network, detail_penalty=0.5, match_distance="l2")
+        Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), detail_penalty=0.5, match_distance="l2")
+
+
+def test_the_detail_feather_changes_only_the_hole_and_is_capped_at_the_cell():
+    image, hole, feathered = fill_with(detail_feather=4)
+    hard, beyond = (fill_with(detail_feather=feather)[2] for feather in (0, 9))
+    known = (hole == 0).expand_as(image)
+    assert torch.equal(feathered[known], image[known]) and not torch.equal(feathered, hard)
+    assert torch.equal(beyond, feathered)  # relu3_1's cells are 4 px: a wider feather is the cell's

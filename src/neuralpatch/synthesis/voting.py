@@ -3,8 +3,9 @@ of a feature layer votes, for the pixels it covers, the known pixels its nearest
 the weighted mean of its votes. A 3×3 patch of a stride-s layer covers a 3s×3s pixel block; the blocks overlap
 at stride s and are weighted by a sin² window, whose three shifted copies sum to a constant, so a coherent field
 reproduces its source exactly and block seams blend. Detail transfer: each cell takes the fine luminance band
-of its match's centre cell alone (``copy_detail``), so incoherent matches do not average the band away; its
-energy may then be raised towards that of the known pixels around the hole (``band_gain``)."""
+of its match's centre cell alone (``copy_detail``), so incoherent matches do not average the band away, cross-faded
+with its neighbours' only across the cell seams (``seam_window``); its energy may then be raised towards that of
+the known pixels around the hole (``band_gain``)."""
 
 from __future__ import annotations
 
@@ -52,24 +53,45 @@ def vote(source: Tensor, queries: tuple[Tensor, Tensor], sources: tuple[Tensor, 
     return sums[:, :3] / weights.clamp_min(1e-12), weights
 
 
+def seam_window(stride: int, feather: int, device: torch.device) -> Tensor:
+    """``[s+f]`` weights of a cell's s px grown by ``feather`` = f px across its seams: sin² up over the first f,
+    1, cos² down over the last f; copies shifted by s sum to 1."""
+    position = torch.arange(stride + feather, device=device, dtype=torch.float32) + 0.5  # [s+f]
+    window = torch.ones_like(position)
+    if feather:
+        window[:feather] = torch.sin(math.pi * position[:feather] / (2 * feather)).pow(2)
+        window[stride:] = torch.cos(math.pi * (position[stride:] - stride) / (2 * feather)).pow(2)
+    return window
+
+
 def centre_vote(source: Tensor, queries: tuple[Tensor, Tensor], sources: tuple[Tensor, Tensor], stride: int,
-                size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+                size: tuple[int, int], feather: int = 0) -> tuple[Tensor, Tensor]:
     """As ``vote``, but each query patch gives only its centre cell's s×s pixels, copied from its match's centre
-    cell: no block overlaps, so nothing is averaged away (a texture keeps its fine band; seams are at the cells)."""
-    channels = source.shape[1]
-    blocks = F.unfold(source, stride, stride=stride)[0]  # [C·s², cells of the source]
+    cell (no wider averaging, so a texture keeps its fine band), grown by ``feather`` px (≤ s) across the cell's
+    seams and cross-faded there with its neighbours' copies (``seam_window``; 0: hard seams)."""
+    if not 0 <= feather <= stride:
+        raise ValueError(f"feather must be 0 to the stride ({stride}), got {feather}")
+    channels, side, before = source.shape[1], stride + feather, feather // 2
+    padded = F.pad(source, (before, feather - before, before, feather - before))
+    blocks = F.unfold(padded, side, stride=stride)[0]  # [C·side², cells of the source]: cell pixels ± the feather
     grid_width = source.shape[-1] // stride
-    copied = blocks[:, (sources[0] + 1) * grid_width + sources[1] + 1]  # [C·s², Q]
+    ramp = seam_window(stride, feather, source.device)
+    window = (ramp[:, None] * ramp[None, :]).flatten()  # [side²]
+    copied = blocks[:, (sources[0] + 1) * grid_width + sources[1] + 1].view(channels, side * side, -1)
     height, width = size
     region_rows, region_cols = height // stride, width // stride
     rows, cols = queries[0] + 1, queries[1] + 1
     inside = (rows < region_rows) & (cols < region_cols)
-    columns = source.new_zeros((channels + 1) * stride * stride, region_rows * region_cols)
+    count = int(inside.sum())
+    columns = source.new_zeros((channels + 1) * side * side, region_rows * region_cols)
     columns[:, rows[inside] * region_cols + cols[inside]] = torch.cat(
-        [copied[:, inside], copied.new_ones(stride * stride, int(inside.sum()))])
-    sums = F.fold(columns[None], (region_rows * stride, region_cols * stride), stride, stride=stride)  # [1,C+1,h',w']
+        [(copied[:, :, inside] * window[None, :, None]).flatten(0, 1), window[:, None].expand(-1, count)])
+    grown = (region_rows * stride + feather, region_cols * stride + feather)
+    sums = F.fold(columns[None], grown, side, stride=stride)  # [1,C+1,h'+f,w'+f]
+    sums = sums[..., before : before + region_rows * stride, before : before + region_cols * stride]
     sums = F.pad(sums, (0, width - sums.shape[-1], 0, height - sums.shape[-2]))
-    return sums[:, :channels], sums[:, channels:]
+    weights = sums[:, channels:]
+    return sums[:, :channels] / weights.clamp_min(1e-12) * (weights > 0), weights
 
 
 def fine_band(image: Tensor, sigma: float) -> Tensor:
@@ -105,14 +127,14 @@ def band_gain(band: Tensor, copied: Tensor, reference: Tensor, limit: float) -> 
 def copy_detail(fill: Tensor, hole: Tensor, source: Tensor, matches_of: Callable[[Tensor], Matches | None],
                 stride: int, sigma: float, rounds: int, gain: float | None = None,
                 box: tuple[int, int, int, int] | None = None, around: tuple[int, int, int, int] | None = None,
-                ) -> Tensor:
+                feather: int = 0) -> Tensor:
     """``fill`` ``[1,3,h,w]`` (the crop ``box`` of ``source``; default all of it) with its fine luminance band
     (``transfer_detail``) copied cell by cell (``centre_vote``) from ``source`` ``[1,3,H,W]`` by the nearest
-    patches ``matches_of`` finds at a stride-s layer; each of ``rounds`` rounds matches the previous round's result
-    (a sharper fill matches sharper patches). With ``gain``, the copied band is amplified up to ``gain`` times
-    towards the band energy of the known pixels of ``around`` (a box of ``source`` within ``box``; default
-    ``box``: ``band_gain``). ``source`` must hold no hole content but the fill; its band is cut before copying,
-    so no cell seam enters it."""
+    patches ``matches_of`` finds at a stride-s layer (cross-faded ``feather`` px across the cells' seams); each of
+    ``rounds`` rounds matches the previous round's result (a sharper fill matches sharper patches). With ``gain``,
+    the copied band is amplified up to ``gain`` times towards the band energy of the known pixels of ``around`` (a
+    box of ``source`` within ``box``; default ``box``: ``band_gain``). ``source`` must hold no hole content but the
+    fill; its band is cut before copying, so no cell seam enters it."""
     band_source = fine_band(source, sigma)  # [1,1,H,W]
     if gain:
         box = box or (0, source.shape[-2], 0, source.shape[-1])
@@ -125,7 +147,8 @@ def copy_detail(fill: Tensor, hole: Tensor, source: Tensor, matches_of: Callable
         matches = matches_of(fill)
         if matches is None:
             break
-        band, weights = centre_vote(band_source, matches.queries, matches.sources, stride, tuple(fill.shape[-2:]))
+        band, weights = centre_vote(band_source, matches.queries, matches.sources, stride, tuple(fill.shape[-2:]),
+                                    feather)
         if gain:
             band = band * band_gain(band, (weights > 0) & hole.bool(), reference, gain)
         fill = transfer_detail(fill, band, weights, hole, sigma).clamp(0, 1)
