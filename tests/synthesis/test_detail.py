@@ -1,4 +1,5 @@
-"""Detail transfer: the fill's fine luminance band taken from the known pixels its nearest patches cover."""
+"""Detail transfer: the fill's fine band (luminance, and colour) taken from the known pixels its nearest patches
+cover."""
 
 import pytest
 import torch
@@ -71,6 +72,23 @@ def test_transfer_detail_replaces_only_the_fine_luminance_band_in_the_hole():
     assert torch.equal(unvoted, fill)
 
 
+def test_transfer_detail_with_three_axes_replaces_the_chroma_band_too():
+    generator = torch.Generator().manual_seed(1)
+    truth = torch.rand(1, 3, 32, 32, generator=generator)
+    fill = F.avg_pool2d(truth, 5, 1, 2)
+    hole = torch.zeros(1, 1, 32, 32)
+    hole[..., 8:24, 8:24] = 1
+    band = fine_band(truth, 1.0, chroma=True)  # [1,3,32,32]
+    assert torch.allclose(band[:, :1], fine_band(truth, 1.0), atol=1e-6)
+    detailed = transfer_detail(fill, band, torch.ones_like(hole), hole, 1.0)
+    outside = (hole == 0).expand_as(fill)
+    assert torch.equal(detailed[outside], fill[outside])
+    expected = to_opponent(fill) - fine_band(fill, 1.0, chroma=True) + band  # every axis: the coarse fill + the band
+    inside = hole.bool().expand_as(fill)
+    assert torch.allclose(to_opponent(detailed)[inside], expected[inside], atol=1e-5)
+    assert (to_opponent(detailed) - to_opponent(fill))[:, 1:][inside[:, 1:]].abs().mean() > 0.01
+
+
 def test_band_gain_raises_a_weak_band_to_the_reference_and_no_further_than_its_limit():
     band = torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
     copied = torch.zeros(1, 1, 16, 16, dtype=torch.bool)
@@ -106,13 +124,37 @@ def test_copy_detail_amplifies_a_band_copied_from_weak_texture_to_the_holes_surr
     matches = Matches(None, None, None, None, queries, (queries[0] - 2, queries[1] + 5))  # centre cells in the strip
     coarse = to_opponent(fill)[:, :1] - fine_band(fill, 1.0)  # [1,1,52,56] the fill without its band
 
-    def detail(gain):  # the energy of the band put in the hole
-        result = copy_detail(fill, crop_hole, source, lambda image: matches, 4, 1.0, 1, gain, box)
-        return (to_opponent(result)[:, :1] - coarse)[crop_hole.bool()].pow(2).mean()
+    def detail(gain, chroma=False):  # the energy of the band put in the hole
+        result = copy_detail(fill, crop_hole, source, lambda image: matches, 4, 1.0, 1, gain, box, chroma=chroma)
+        return (to_opponent(result)[:, :1] - coarse)[crop_hole.bool()].pow(2).mean(), to_opponent(result)[:, 1:]
 
-    assert detail(None) > 0  # a band was copied
-    assert detail(4.0) / detail(None) == pytest.approx(4.0, rel=0.05)  # the crop's known band is twice as strong
-    assert detail(1.2) / detail(None) == pytest.approx(1.44, rel=0.02)  # the limit
+    assert detail(None)[0] > 0  # a band was copied
+    assert detail(4.0)[0] / detail(None)[0] == pytest.approx(4.0, rel=0.05)  # the crop's known band is twice as strong
+    assert detail(1.2)[0] / detail(None)[0] == pytest.approx(1.44, rel=0.02)  # the limit
+    assert torch.isclose(detail(4.0, chroma=True)[0], detail(4.0)[0])  # the luminance's band is the same with colour
+    chroma, plain_chroma = detail(None, chroma=True)[1], detail(None)[1]
+    assert (chroma - plain_chroma).abs().max() > 0.01  # the colour band was copied ...
+    assert torch.allclose(detail(4.0, chroma=True)[1], chroma, atol=1e-6)  # ... and never amplified
+
+
+def test_copy_detail_in_colour_gives_a_periodic_hole_the_fine_band_of_its_true_matches():
+    stride, sigma = 4, 1.0
+    image, hole_cells, (rows, cols) = periodic_hole(stride)  # [1,3,128,128]
+    image = 0.3 + 0.4 * image  # no result clamped to [0,1]
+    hole = F.interpolate(hole_cells[None, None].float(), scale_factor=stride)  # [1,1,128,128]
+    blurred = F.avg_pool2d(image, 5, 1, 2)
+    fill = torch.where(hole.bool(), blurred, image)  # the hole holds a blurred copy of the truth
+    matches = Matches(None, None, None, None, (rows, cols), (rows + 12, cols))  # whose band the hole does not reach
+    inside = hole.bool().expand(1, 3, -1, -1)
+    for chroma in (True, False):
+        result = copy_detail(fill, hole, fill, lambda x: matches, stride, sigma, 1, feather=4, chroma=chroma)
+        coarse = to_opponent(fill) - fine_band(fill, sigma, chroma=True)
+        expected = coarse + fine_band(image, sigma, chroma=True)  # the truth's band on the blurred fill's coarse part
+        got = to_opponent(result)
+        axes = 3 if chroma else 1
+        assert torch.allclose(got[:, :axes][inside[:, :axes]], expected[:, :axes][inside[:, :axes]], atol=1e-5)
+        if not chroma:  # the colour as the fill had it
+            assert torch.allclose(got[:, 1:][inside[:, 1:]], to_opponent(fill)[:, 1:][inside[:, 1:]], atol=1e-6)
 
 
 @pytest.mark.parametrize("finest_iterations", [1, 3])
@@ -128,8 +170,11 @@ def test_detail_transfer_keeps_the_known_region(finest_iterations):
     assert torch.equal(result[known], image[known]) and torch.isfinite(result).all()
     assert [level["evaluations"] for level in info["levels"]] == [3, finest_iterations]
     optimized, _ = Synthesizer(network, detail_sigma=None, **settings)(image, hole)
-    change = to_opponent(result - optimized)[0, :, hole[0, 0] > 0]  # [3,n]: the detail step's, in the hole
-    assert change[0].abs().mean() > 0.01 and change[1:].abs().mean() < 0.1 * change[0].abs().mean()
+    luminance_only, _ = Synthesizer(network, detail_sigma=1.0, detail_chroma=False, **settings)(image, hole)
+    for detailed, chroma in ((result, True), (luminance_only, False)):
+        change = to_opponent(detailed - optimized)[0, :, hole[0, 0] > 0]  # [3,n]: the detail step's, in the hole
+        assert change[0].abs().mean() > 0.01
+        assert (change[1:].abs().mean() > 0.1 * change[0].abs().mean()) == chroma
 
 
 def test_the_holes_content_never_reaches_the_detailed_fill():

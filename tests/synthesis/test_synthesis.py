@@ -382,7 +382,7 @@ def test_chroma_tv_weight_smooths_the_fills_colour():
 
     def chroma_detail(beta_chroma):
         synthesizer = tiny_synthesizer(alpha=5.0, beta=0.0, beta_chroma=beta_chroma, full_texture_width=None,
-                                       window_context=None, iterations=10)
+                                       window_context=None, iterations=10, detail_sigma=None)  # the optimized fill
         fill = synthesizer(image, hole)[0][..., 14:34, 14:34]
         chroma = torch.einsum("oc,nchw->nohw", opponent, fill)
         return float((chroma[..., 1:, :] - chroma[..., :-1, :]).pow(2).mean())

@@ -132,10 +132,11 @@ class LevelEnergy:
     def transfer_detail(self, level: Level, x: Tensor, source: Tensor) -> Tensor:
         """``x`` ``[1,3,h,w]``, the level's crop, with the fine band of the pixels of ``source`` ``[1,3,H,W]`` (the
         whole level) that its voting layer's nearest patches cover (``detail_sigma``, ``detail_rounds``; with
-        ``detail_penalty``, the diverse search's picks; cross-faded ``detail_feather`` px, at most a cell, across the
-        cell seams; with ``detail_gain``, raised towards the band energy of the known pixels around the hole)."""
+        ``detail_chroma``, the colour's band too; with ``detail_penalty``, the diverse search's picks; cross-faded
+        ``detail_feather`` px, at most a cell, across the cell seams; with ``detail_gain``, the luminance's raised
+        towards the band energy of the known pixels around the hole)."""
         stride = self.texture.strides[self.voting_layer(level)]
         with torch.no_grad():
             return copy_detail(x, level.hole, source, lambda image: self.vote_matches(level, image, self.detail_search),
                                stride, self.detail_sigma, self.detail_rounds, self.detail_gain, level.box, level.around,
-                               min(self.detail_feather, stride))
+                               min(self.detail_feather, stride), self.detail_chroma)

@@ -72,6 +72,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                  vote_from_level: int | None = None, vote_layer: str | None = None, vote_rounds: int = 3,
                  vote_start: bool = False, detail_sigma: float | None = 2.5, detail_rounds: int = 3,
                  detail_penalty: float | None = 0.03, detail_gain: float | None = 2.0, detail_feather: int = 4,
+                 detail_chroma: bool = True,
                  chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", levels: int = 3,
                  max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0,
                  crop_to_hole: bool = True):
@@ -94,7 +95,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
         self.vote_from_level, self.vote_start = vote_from_level, vote_start
         self.vote_rounds, self.chroma_scale = vote_rounds, chroma_scale
         self.detail_sigma, self.detail_rounds, self.detail_gain = detail_sigma, detail_rounds, detail_gain
-        self.detail_feather = detail_feather
+        self.detail_feather, self.detail_chroma = detail_feather, detail_chroma
         if detail_penalty and match_distance != "ncc":
             raise ValueError("synthesis.detail_penalty needs match_distance: ncc")
         self.detail_search = DiverseSearch(detail_penalty, chunk_size=chunk_size) if detail_penalty else None

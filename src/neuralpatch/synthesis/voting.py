@@ -2,10 +2,10 @@
 of a feature layer votes, for the pixels it covers, the known pixels its nearest patch covers; each pixel takes
 the weighted mean of its votes. A 3×3 patch of a stride-s layer covers a 3s×3s pixel block; the blocks overlap
 at stride s and are weighted by a sin² window, whose three shifted copies sum to a constant, so a coherent field
-reproduces its source exactly and block seams blend. Detail transfer: each cell takes the fine luminance band
-of its match's centre cell alone (``copy_detail``), so incoherent matches do not average the band away, cross-faded
-with its neighbours' only across the cell seams (``seam_window``); its energy may then be raised towards that of
-the known pixels around the hole (``band_gain``)."""
+reproduces its source exactly and block seams blend. Detail transfer: each cell takes the fine band (luminance,
+and with ``chroma`` the colour too) of its match's centre cell alone (``copy_detail``), so incoherent matches do
+not average the band away, cross-faded with its neighbours' only across the cell seams (``seam_window``); its
+luminance may then be raised towards the band energy of the known pixels around the hole (``band_gain``)."""
 
 from __future__ import annotations
 
@@ -94,18 +94,20 @@ def centre_vote(source: Tensor, queries: tuple[Tensor, Tensor], sources: tuple[T
     return sums[:, :channels] / weights.clamp_min(1e-12) * (weights > 0), weights
 
 
-def fine_band(image: Tensor, sigma: float) -> Tensor:
-    """The luminance ``[1,1,h,w]`` of ``image`` ``[1,3,h,w]`` finer than a Gaussian of ``sigma`` px."""
-    luminance = to_opponent(image)[:, :1]
-    return luminance - gaussian_blur(luminance, sigma)
+def fine_band(image: Tensor, sigma: float, chroma: bool = False) -> Tensor:
+    """The luminance ``[1,1,h,w]`` (with ``chroma``: luminance and chroma, ``[1,3,h,w]``, ``to_opponent``'s axes)
+    of ``image`` ``[1,3,h,w]`` finer than a Gaussian of ``sigma`` px."""
+    opponent = to_opponent(image)[:, : 3 if chroma else 1]
+    return opponent - gaussian_blur(opponent, sigma)
 
 
 def transfer_detail(fill: Tensor, band: Tensor, weights: Tensor, hole: Tensor, sigma: float) -> Tensor:
-    """``fill`` ``[1,3,h,w]`` whose luminance band finer than a Gaussian of ``sigma`` px is replaced by ``band``
-    ``[1,1,h,w]`` in ``hole`` ``[1,1,h,w]`` where ``weights`` > 0: the fill's own fine band (the texture term's
-    grain) gives way to that of the photo's real patches."""
-    change = torch.where((weights > 0) & hole.bool(), band - fine_band(fill, sigma), torch.zeros_like(band))
-    return fill + OPPONENT[0].to(fill).view(1, 3, 1, 1) * change  # along the luminance axis
+    """``fill`` ``[1,3,h,w]`` whose band finer than a Gaussian of ``sigma`` px is replaced by ``band`` in ``hole``
+    ``[1,1,h,w]`` where ``weights`` > 0: ``[1,1,h,w]`` the luminance's, ``[1,3,h,w]`` also the chroma's (the
+    ``fine_band`` axes). The fill's own fine band (the texture term's grain) gives way to the photo's real patches'."""
+    axes = band.shape[1]
+    change = torch.where((weights > 0) & hole.bool(), band - fine_band(fill, sigma, axes == 3), torch.zeros_like(band))
+    return fill + torch.einsum("oc,nohw->nchw", OPPONENT[:axes].to(fill), change)  # back along the opponent axes
 
 
 def surrounding_energy(band: Tensor, hole: Tensor, distance: int) -> Tensor:
@@ -127,22 +129,23 @@ def band_gain(band: Tensor, copied: Tensor, reference: Tensor, limit: float) -> 
 def copy_detail(fill: Tensor, hole: Tensor, source: Tensor, matches_of: Callable[[Tensor], Matches | None],
                 stride: int, sigma: float, rounds: int, gain: float | None = None,
                 box: tuple[int, int, int, int] | None = None, around: tuple[int, int, int, int] | None = None,
-                feather: int = 0) -> Tensor:
+                feather: int = 0, chroma: bool = False) -> Tensor:
     """``fill`` ``[1,3,h,w]`` (the crop ``box`` of ``source``; default all of it) with its fine luminance band
-    (``transfer_detail``) copied cell by cell (``centre_vote``) from ``source`` ``[1,3,H,W]`` by the nearest
-    patches ``matches_of`` finds at a stride-s layer (cross-faded ``feather`` px across the cells' seams); each of
-    ``rounds`` rounds matches the previous round's result (a sharper fill matches sharper patches). With ``gain``,
-    the copied band is amplified up to ``gain`` times towards the band energy of the known pixels of ``around`` (a
-    box of ``source`` within ``box``; default ``box``: ``band_gain``). ``source`` must hold no hole content but the
-    fill; its band is cut before copying, so no cell seam enters it."""
-    band_source = fine_band(source, sigma)  # [1,1,H,W]
+    (with ``chroma``, the chroma's too: ``transfer_detail``) copied cell by cell (``centre_vote``) from ``source``
+    ``[1,3,H,W]`` by the nearest patches ``matches_of`` finds at a stride-s layer (cross-faded ``feather`` px across
+    the cells' seams); each of ``rounds`` rounds matches the previous round's result (a sharper fill matches sharper
+    patches). With ``gain``, the copied luminance band is amplified up to ``gain`` times towards the band energy of
+    the known pixels of ``around`` (a box of ``source`` within ``box``; default ``box``: ``band_gain``); the chroma's
+    is copied as it is. ``source`` must hold no hole content but the fill; its band is cut before copying, so no
+    cell seam enters it."""
+    band_source = fine_band(source, sigma, chroma)  # [1,1|3,H,W]
     if gain:
         box = box or (0, source.shape[-2], 0, source.shape[-1])
         top, bottom, left, right = around or box
         near = hole[..., top - box[0] : bottom - box[0], left - box[2] : right - box[2]]  # the hole within around
         # the known pixels whose band the fill does not reach (3σ of the Gaussian)
         reach = max(stride, math.ceil(3 * sigma))
-        reference = surrounding_energy(band_source[..., top:bottom, left:right], near, reach)
+        reference = surrounding_energy(band_source[:, :1, top:bottom, left:right], near, reach)
     for _ in range(rounds):
         matches = matches_of(fill)
         if matches is None:
@@ -150,6 +153,7 @@ def copy_detail(fill: Tensor, hole: Tensor, source: Tensor, matches_of: Callable
         band, weights = centre_vote(band_source, matches.queries, matches.sources, stride, tuple(fill.shape[-2:]),
                                     feather)
         if gain:
-            band = band * band_gain(band, (weights > 0) & hole.bool(), reference, gain)
+            luminance = band[:, :1] * band_gain(band[:, :1], (weights > 0) & hole.bool(), reference, gain)
+            band = torch.cat([luminance, band[:, 1:]], 1)
         fill = transfer_detail(fill, band, weights, hole, sigma).clamp(0, 1)
     return fill
