@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neuralpatch.synthesis.matching import candidate_bank, find_matches, gather_patches
+from neuralpatch.synthesis.matching import candidate_bank, capped_stride, find_matches, gather_patches
 from neuralpatch.synthesis.patchmatch import DiverseSearch, PatchMatchSearch, build_search
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
@@ -139,3 +139,34 @@ def test_voting_synthesis_keeps_the_known_region_and_runs_em_rounds():
     known = (hole == 0).expand_as(image)
     assert torch.equal(result[known], image[known]) and torch.isfinite(result).all()
     assert len(calls) == 3 * len(info["levels"])
+
+
+@pytest.mark.parametrize(("cap", "stride"), [(None, 1), (100, 1), (99, 2), (25, 2), (24, 3), (1, 10)])
+def test_the_candidate_stride_is_raised_until_the_cap_holds(cap, stride):
+    candidates = torch.ones(10, 10, dtype=torch.bool)  # 100 at stride 1, 25 at 2, 16 at 3, 1 at 10
+    assert capped_stride(candidates, 1, cap) == stride
+
+
+@pytest.mark.parametrize(("detail_stride", "max_candidates", "expected"),
+                         [(1, None, [2, 2, 1]), (None, None, [2, 2, 2]), (1, 600, [2, 2, 2]), (1, 100, [2, 3, 3])])
+def test_the_detail_matches_among_its_own_candidates(detail_stride, max_candidates, expected):
+    """Banks' strides of the coarse level, the finest level and the detail's level: the detail's own stride where
+    the cap leaves it finer than the finest level's, else the finest level itself (not rebuilt)."""
+    image = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    hole = torch.zeros(1, 1, 128, 128)
+    hole[..., 48:80, 48:80] = 1
+    synthesizer = Synthesizer(random_vgg19(["relu3_1"]), levels=2, iterations=1, line_search=None, detail_sigma=1.0,
+                              detail_rounds=1, candidate_stride=2, detail_candidate_stride=detail_stride,
+                              max_candidates=max_candidates, window_context=None)
+    built, copied_from, original, transfer = [], [], synthesizer.level, synthesizer.transfer_detail
+    synthesizer.level = lambda *args: built.append(original(*args)) or built[-1]
+    synthesizer.transfer_detail = lambda level, *args: copied_from.append(level) or transfer(level, *args)
+    synthesizer(image, hole)
+    levels = built[:2] + copied_from
+    assert [level.banks["relu3_1"].stride for level in levels] == expected  # coarsest first
+    assert len(built) == (3 if expected[2] < expected[1] else 2)  # rebuilt only for a finer stride
+
+
+def test_a_detail_candidate_stride_under_one_is_refused():
+    with pytest.raises(ValueError, match="synthesis.detail_candidate_stride must be ≥ 1 or null"):
+        Synthesizer(random_vgg19(["relu3_1"]), detail_candidate_stride=0)

@@ -10,7 +10,8 @@ from torch import Tensor
 
 from neuralpatch.synthesis.energy import PIXEL_SCALE, Level, gaussian_blur, to_opponent, total_variation
 from neuralpatch.synthesis.holes import crop_box, hole_cells
-from neuralpatch.synthesis.matching import Matches, Search, candidate_bank, find_matches, texture_energy
+from neuralpatch.synthesis.matching import (Matches, Search, candidate_bank, capped_stride, find_matches, patch_grid,
+                                            texture_energy)
 from neuralpatch.synthesis.patchmatch import build_search
 from neuralpatch.synthesis.texture import fast_bfloat16
 from neuralpatch.synthesis.voting import copy_detail, vote
@@ -37,10 +38,12 @@ class LevelEnergy:
             return {name: value.float() for name, value in self.texture(image, layers).items()}
 
     def level(self, known: Tensor, hole: Tensor, init: Tensor, target: Tensor, alpha: float | None = None,
-              pixel_blur: float | None = None, voting: bool = False, layers: list[str] | None = None) -> Level:
-        """One level's constants: the candidate banks of its texture ``layers`` (default: all) from one forward
-        pass of ``known`` ``[1,3,h,w]`` with ``init`` in ``hole`` ``[1,1,h,w]`` (the candidates the fill can
-        change are refreshed at each matching) and the crop to optimize (``crop_to_hole``; else all of it)."""
+              pixel_blur: float | None = None, voting: bool = False, layers: list[str] | None = None,
+              candidate_stride: int | None = None) -> Level:
+        """One level's constants: the candidate banks of its texture ``layers`` (default: all; every
+        ``candidate_stride``-th known patch, default the setting's) from one forward pass of ``known`` ``[1,3,h,w]``
+        with ``init`` in ``hole`` ``[1,1,h,w]`` (the candidates the fill can change are refreshed at each matching)
+        and the crop to optimize (``crop_to_hole``; else all of it)."""
         layers = list(layers or self.texture_layers)
         outputs = layers + ([self.content_layer] if self.content_layer and self.content_layer not in layers else [])
         mask = hole.float()
@@ -49,7 +52,8 @@ class LevelEnergy:
         strides = {name: self.texture.strides[name] for name in outputs}
         cells = {name: hole_cells(hole, strides[name], value.shape[-2:]) for name, value in features.items()}
         dtype = self.matching_dtype(known.device)
-        banks = {name: candidate_bank(features[name], cells[name], self.candidate_stride, dtype, self.max_candidates,
+        every = candidate_stride or self.candidate_stride
+        banks = {name: candidate_bank(features[name], cells[name], every, dtype, self.max_candidates,
                                       self.match_distance, self.match_channels) for name in layers}
         # the crop keeps every layer's cell grid and the context the deepest one sees
         stride, context = max(strides.values()), max(self.texture.contexts[name] for name in outputs)
@@ -128,6 +132,21 @@ class LevelEnergy:
             voted, weights = vote(level.vote_source, matches.queries, matches.sources,
                                   self.texture.strides[self.voting_layer(level)], tuple(level.known.shape[-2:]))
             level.target = torch.where(weights > 0, voted, level.prior_target)
+
+    def detail_level(self, level: Level, known: Tensor, hole: Tensor, x: Tensor) -> Level:
+        """The level whose matches the detail transfer copies: ``level`` (the finest, ``known`` ``[1,3,h,w]`` with
+        ``hole`` ``[1,1,h,w]``), rebuilt around its optimized image ``x`` ``[1,3,h,w]`` when
+        ``detail_candidate_stride`` gives the voting layer more candidates than the level's bank has (within
+        ``max_candidates``); the same crop, as it keeps the level's layers."""
+        layer = self.voting_layer(level)
+        bank = level.banks.get(layer)
+        if self.detail_candidate_stride is None or bank is None:
+            return level
+        candidates = patch_grid(hole_cells(hole, self.texture.strides[layer], (bank.grid[0] + 2, bank.grid[1] + 2)))[1]
+        if capped_stride(candidates, self.detail_candidate_stride, self.max_candidates) >= bank.stride:
+            return level
+        return self.level(known, hole, x, x, level.alpha, level.pixel_blur, False, list(level.layers),
+                          self.detail_candidate_stride)
 
     def transfer_detail(self, level: Level, x: Tensor, source: Tensor) -> Tensor:
         """``x`` ``[1,3,h,w]``, the level's crop, with the fine band of the pixels of ``source`` ``[1,3,H,W]`` (the

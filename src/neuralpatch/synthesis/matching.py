@@ -165,6 +165,14 @@ def principal_directions(known: Tensor, outside: Tensor, channels: int) -> Tenso
     return vectors[:, -channels:].flip(1).T.contiguous()
 
 
+def capped_stride(candidates: Tensor, stride: int, max_candidates: int | None) -> int:
+    """The least stride from ``stride`` up at which at most ``max_candidates`` (None: any number) of the
+    ``candidates`` ``[h,w]`` (bool) lie on the grid."""
+    while max_candidates is not None and int(candidates[::stride, ::stride].sum()) > max_candidates:
+        stride += 1
+    return stride
+
+
 def candidate_bank(features: Tensor, hole: Tensor, stride: int, dtype: torch.dtype,
                    max_candidates: int | None = None, distance: str = "ncc",
                    channels: int | None = None) -> CandidateBank | None:
@@ -174,13 +182,10 @@ def candidate_bank(features: Tensor, hole: Tensor, stride: int, dtype: torch.dty
     if min(features.shape[-2:]) < 3:
         return None
     candidates = patch_grid(hole)[1]
-    while True:
-        on_grid = torch.zeros_like(candidates)
-        on_grid[::stride, ::stride] = True
-        rows, cols = (candidates & on_grid).nonzero(as_tuple=True)
-        if max_candidates is None or len(rows) <= max_candidates:
-            break
-        stride += 1
+    stride = capped_stride(candidates, stride, max_candidates)
+    on_grid = torch.zeros_like(candidates)
+    on_grid[::stride, ::stride] = True
+    rows, cols = (candidates & on_grid).nonzero(as_tuple=True)
     if len(rows) == 0:
         return None
     known = features.detach()[0]  # [C,h,w]

@@ -66,7 +66,8 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                  stop_window: int | None = None, stop_tolerance: float = 0.005,
                  finest_layers: list[str] | None = ("relu3_1",), finest_levels: int = 2, lr: float = 1.0,
                  line_search: str | None = "strong_wolfe",
-                 history_size: int = 20, candidate_stride: int = 2, max_candidates: int | None = 4096,
+                 history_size: int = 20, candidate_stride: int = 2, detail_candidate_stride: int | None = 1,
+                 max_candidates: int | None = 4096,
                  matcher: str = "exhaustive", match_distance: str = "ncc", match_channels: int | None = 64,
                  chroma_scale: int = 4,
                  vote_from_level: int | None = None, vote_layer: str | None = None, vote_rounds: int = 3,
@@ -90,6 +91,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
         self.schedule = Schedule(iterations, finest_iterations, stop_window, stop_tolerance, optimizer, lr,
                                  history_size, line_search)
         self.candidate_stride, self.chunk_size, self.match_dtype = candidate_stride, chunk_size, match_dtype
+        self.detail_candidate_stride = detail_candidate_stride
         self.max_candidates, self.precision = max_candidates, precision
         self.matcher, self.match_distance, self.match_channels = matcher, match_distance, match_channels
         self.vote_from_level, self.vote_start = vote_from_level, vote_start
@@ -172,7 +174,8 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
             result = known.clone()  # every hole pixel lies in the crop
             result[..., top:bottom, left:right] = fill
             if self.detail_sigma and number == len(sizes) - 1:  # the hole's own content never reaches the band
-                result[..., top:bottom, left:right] = self.transfer_detail(level, fill, result)
+                detail_level = self.detail_level(level, known, level_hole, result)
+                result[..., top:bottom, left:right] = self.transfer_detail(detail_level, fill, result)
             levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left],
                            "layers": list(level.layers), "alpha": alpha,
                            "pixel_blur": pixel_blur, "seconds": time.perf_counter() - start, "evaluations": evaluations,
