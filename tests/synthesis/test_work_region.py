@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from neuralpatch.synthesis import level_energy
-from neuralpatch.synthesis.holes import crop_box, hole_cells
+from neuralpatch.synthesis.holes import crop_box, dilate, erode, hole_cells
 from neuralpatch.synthesis.matching import (candidate_bank, find_matches, gather_patches, nearest_patches, overlap_weights,
                                   patch_grid, texture_energy)
 from neuralpatch.synthesis.synthesizer import Synthesizer
@@ -25,6 +25,16 @@ def test_receptive_fields_are_where_the_gradient_reaches():
     assert fields == {"relu3_1": (24, 4), "relu4_1": (68, 8)} and network.context == 30
 
 
+def test_dilate_and_erode_move_the_edge_by_the_radius_in_every_direction():
+    mask = torch.zeros(1, 1, 20, 20)
+    mask[..., 8:12, 6:14] = 1  # 4 rows × 8 columns
+    grown, shrunk = dilate(mask, 3), erode(mask, 1)
+    assert grown[0, 0].nonzero().amin(0).tolist() == [5, 3] and grown[0, 0].nonzero().amax(0).tolist() == [14, 16]
+    assert grown.sum() == 10 * 14
+    assert shrunk[0, 0].nonzero().amin(0).tolist() == [9, 7] and shrunk.sum() == 2 * 6
+    assert erode(mask, 2).sum() == 0 and torch.equal(erode(dilate(mask, 2), 2), mask)
+
+
 def test_hole_cells_and_crop_box_follow_the_stride_grid():
     hole = torch.zeros(1, 1, 30, 42, dtype=torch.bool)
     hole[..., 9:11, 17:18] = True
@@ -40,14 +50,16 @@ def test_hole_cells_and_crop_box_follow_the_stride_grid():
 def test_optimizing_the_holes_crop_equals_optimizing_the_whole_image(one_thread, finest_layers, finest_crop):
     """The crop holds what the level's layers see: relu3_1 alone at the finest level (the default) needs far less
     context than relu4_1. Full-resolution chroma: the coarse chroma grid's L-BFGS amplifies float rounding
-    differences of the two tensor sizes to ~1e-5."""
+    differences of the two tensor sizes to ~1e-5. The detail's locality places the crop's patches in the level's
+    grid (``find_matches``' offset)."""
     torch.manual_seed(0)
     image, hole = torch.rand(1, 3, 200, 216), torch.zeros(1, 1, 200, 216)
     hole[..., 93:110, 61:86] = 1
     network = random_vgg19(["relu3_1", "relu4_1"])
     (cropped, info), (whole, whole_info) = (
         Synthesizer(network, levels=2, iterations=6, alpha=50.0, window_context=None, precision="float32",
-                    crop_to_hole=crop, finest_layers=finest_layers, finest_levels=1, chroma_scale=1)(image, hole)
+                    crop_to_hole=crop, finest_layers=finest_layers, finest_levels=1, chroma_scale=1,
+                    detail_locality=1.2)(image, hole)
         for crop in (True, False))
     assert [level["crop"] for level in info["levels"]] == [[100, 108], finest_crop]
     assert [level["crop"] for level in whole_info["levels"]] == [[100, 108], [200, 216]]

@@ -8,6 +8,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 from torchvision.transforms.functional import gaussian_blur
 
 from neuralpatch.synthesis.energy import to_opponent
+from neuralpatch.synthesis.holes import erode
 
 GRAIN_SIGMA = 1.0  # px: the finest band is the image minus its Gaussian blur of this σ
 GRAIN_EROSION = 4  # px: the band is measured this far inside the hole (its edge mixes in the known region)
@@ -32,7 +33,7 @@ def grain(result: Tensor, target: Tensor, hole: Tensor) -> dict[str, float]:
     GRAIN_EROSION px (the hole itself when nothing is left), for the chroma (``grain``: colour speckle) and the
     luminance (``grain_luma``). Natural texture ≈ 1; a blur ≪ 1; speckle ≫ 1."""
     hole = hole.float()
-    inner = 1 - F.max_pool2d(1 - hole, 2 * GRAIN_EROSION + 1, stride=1, padding=GRAIN_EROSION)  # [1,1,H,W]
+    inner = erode(hole, GRAIN_EROSION)  # [1,1,H,W]
     region = inner if inner.any() else hole
     ratio = (fine_band_energy(to_opponent(result), region)
              / fine_band_energy(to_opponent(target), region).clamp_min(1e-12))  # [3]

@@ -56,6 +56,16 @@ def _overlap(a: list[int], b: list[int]) -> bool:
     return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 
 
+def dilate(mask: Tensor, radius: int) -> Tensor:
+    """``mask`` ``[N,1,h,w]`` (0/1, float) grown by ``radius`` px (a (2r+1)² square): 1 within r px of a 1."""
+    return F.max_pool2d(mask, 2 * radius + 1, stride=1, padding=radius)
+
+
+def erode(mask: Tensor, radius: int) -> Tensor:
+    """``mask`` ``[N,1,h,w]`` (0/1, float) shrunk by ``radius`` px: 1 where every pixel within r px is 1."""
+    return 1 - dilate(1 - mask, radius)
+
+
 def hole_width(hole: Tensor) -> float:
     """Width in px of the widest part of ``hole`` ``[1,1,h,w]``: twice the largest distance to a known pixel."""
     import cv2
@@ -93,5 +103,5 @@ def feather_weights(hole: Tensor, width: int) -> Tensor:
     depth, inside = torch.zeros_like(hole, dtype=torch.float32), hole.float()
     for _ in range(width + 1):
         depth += inside
-        inside = 1 - F.max_pool2d(1 - inside, 3, stride=1, padding=1)  # erode by one pixel
+        inside = erode(inside, 1)
     return depth.clamp(max=width + 1) / (width + 1)

@@ -110,8 +110,10 @@ class LevelEnergy:
             if name in level.fresh:
                 level.banks[name].refresh(features[name], *level.fresh[name])
             cells = level.cells[name][..., : features[name].shape[-2], : features[name].shape[-1]]
+            stride = self.texture.strides[name]  # the crop's top-left cell in the level's grid:
+            offset = (level.box[0] // stride, level.box[2] // stride)
             matches[name] = find_matches(features[name], cells, level.banks[name], search or level.search,
-                                         self.overlap_average)
+                                         self.overlap_average, offset)
         return matches
 
     def voting_layer(self, level: Level) -> str:

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+Penalty = Callable[[int, int], Tensor]  # (first, end candidate) → [end−first, Q] subtracted from their scores
+
 
 def patch_grid(hole: Tensor) -> tuple[Tensor, Tensor]:
     """For every 3×3 patch position (top-left corner, valid positions ``[h-2,w-2]``) of ``hole`` ``[1,1,h,w]``:
@@ -36,16 +38,16 @@ def gather_patches(features: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
 
 
 def nearest_patches(region: Tensor, filters: Tensor, chunk_size: int, bias: Tensor | None = None,
-                    wanted: Tensor | None = None) -> Tensor:
+                    wanted: Tensor | None = None, penalty: Penalty | None = None) -> Tensor:
     """Index of the best-matching candidate for every 3×3 patch of ``region`` ``[1,C,h,w]`` (``wanted``
     ``[h-2,w-2]`` bool: only those, the others 0): the patches' products with the candidates ``filters``
-    ``[P,C,3,3]`` (+ ``bias`` ``[P]``), then a max. L2-normalized filters and no bias: normalized
-    cross-correlation (the query's own norm does not change the argmax); raw filters and bias −½‖c‖²: least
-    squared distance. Chunked over candidates so memory stays ``chunk_size`` × the patches. Returns ``[h-2,w-2]``
-    indices into ``filters``."""
+    ``[P,C,3,3]`` (+ ``bias`` ``[P]``, − ``penalty`` of the wanted queries, which it needs), then a max.
+    L2-normalized filters and no bias: normalized cross-correlation (the query's own norm does not change the
+    argmax); raw filters and bias −½‖c‖²: least squared distance. Chunked over candidates so memory stays
+    ``chunk_size`` × the patches. Returns ``[h-2,w-2]`` indices into ``filters``."""
     height, width = region.shape[-2:]
     region = region.to(filters.dtype)
-    if wanted is None or wanted.all():  # every position: one convolution per chunk
+    if penalty is None and (wanted is None or wanted.all()):  # every position: one convolution per chunk
         rows = cols = None
         scores_of = lambda chunk: F.conv2d(region, chunk)[0].flatten(1)  # [p,L]
     else:  # only the wanted positions (a free-form hole's bounding box is mostly known): one product per chunk
@@ -57,6 +59,8 @@ def nearest_patches(region: Tensor, filters: Tensor, chunk_size: int, bias: Tens
         scores = scores_of(filters[start : start + chunk_size]).float()
         if bias is not None:
             scores = scores + bias[start : start + chunk_size, None]
+        if penalty is not None:
+            scores = scores - penalty(start, start + len(scores))
         score, index = scores.max(dim=0)
         if best_score is None:
             best_score, best_index = score, index
@@ -223,25 +227,43 @@ def overlap_weights(queries: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     return 1 / gather_patches(counts, rows, cols).flatten(1)
 
 
-class ExhaustiveSearch:
-    """Every candidate scored against every query (``nearest_patches``): the exact nearest neighbours."""
+def distance_penalty(bank: CandidateBank, rows: Tensor, cols: Tensor, weight: float) -> Penalty:
+    """(start, end) → ``[end−start, Q]``: ``weight`` × the distance from candidates start:end of ``bank`` to the
+    queries at (``rows``, ``cols``) ``[Q]`` of the level's feature grid, over the grid's diagonal (so ``weight`` is
+    the correlation a candidate across the whole level loses against one beside the query)."""
+    scale = weight / math.hypot(*bank.grid)
 
-    def __init__(self, chunk_size: int = 1024):
-        self.chunk_size = chunk_size
+    def penalty(start: int, end: int) -> Tensor:
+        rows_apart, cols_apart = bank.rows[start:end, None] - rows, bank.cols[start:end, None] - cols  # [p,Q]
+        return scale * torch.hypot(rows_apart.float(), cols_apart.float())
+    return penalty
+
+
+class ExhaustiveSearch:
+    """Every candidate scored against every query (``nearest_patches``): the exact nearest neighbours; with
+    ``locality``, of the correlation less ``distance_penalty``."""
+
+    def __init__(self, chunk_size: int = 1024, locality: float | None = None):
+        self.chunk_size, self.locality = chunk_size, locality
 
     def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Tensor) -> Tensor:
-        return nearest_patches(bank.searched(region), bank.filters, self.chunk_size, bank.bias, wanted)
+        penalty = None
+        if self.locality:
+            rows, cols = wanted.nonzero(as_tuple=True)
+            penalty = distance_penalty(bank, rows + origin[0], cols + origin[1], self.locality)
+        return nearest_patches(bank.searched(region), bank.filters, self.chunk_size, bank.bias, wanted, penalty)
 
 
-# (region, its corner, bank, the query positions [h-2,w-2] bool) → [h-2,w-2] candidate index
+# (region, its top-left cell in the level's feature grid, bank, the query positions [h-2,w-2] bool)
+#   → [h-2,w-2] candidate index
 Search = Callable[[Tensor, tuple[int, int], CandidateBank, Tensor], Tensor]
 
 
 def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, search: Search | int,
-                 overlap_average: bool = False) -> Matches | None:
+                 overlap_average: bool = False, offset: tuple[int, int] = (0, 0)) -> Matches | None:
     """Nearest patch in ``bank`` of every 3×3 patch of ``features`` ``[1,C,h,w]`` that overlaps ``hole``
-    ``[1,1,h,w]`` (bool), found by ``search`` (a chunk size: exhaustively). None when there is no query or no
-    candidate."""
+    ``[1,1,h,w]`` (bool), found by ``search`` (a chunk size: exhaustively); ``offset``: the features' top-left cell
+    in the level's feature grid (a crop's). None when there is no query or no candidate."""
     if bank is None or min(features.shape[-2:]) < 3:
         return None
     queries = patch_grid(hole)[0]
@@ -254,7 +276,7 @@ def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, sea
         region = features.detach()[..., top : bottom + 3, left : right + 3]  # patches of every query position
         search = ExhaustiveSearch(search) if isinstance(search, int) else search
         wanted = queries[top : bottom + 1, left : right + 1]
-        match = search(region, (top, left), bank, wanted)[rows - top, cols - left]  # [Q]
+        match = search(region, (top + offset[0], left + offset[1]), bank, wanted)[rows - top, cols - left]  # [Q]
         targets = bank.taps.index_select(0, match)  # [Q,9,C]
         weights = overlap_weights(queries, rows, cols) if overlap_average else targets.new_ones(len(rows), 9)  # [Q,9]
 

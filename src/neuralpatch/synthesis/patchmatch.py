@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from neuralpatch.synthesis.matching import CandidateBank, ExhaustiveSearch, Search, gather_patches, nearest_patches
+from neuralpatch.synthesis.matching import (CandidateBank, ExhaustiveSearch, Search, distance_penalty, gather_patches,
+                                            nearest_patches)
 
 
 class PatchMatchSearch:
@@ -83,20 +84,27 @@ class DiverseSearch:
     """The ``top`` candidates of each wanted query by normalized cross-correlation (exact), then one of them per
     query, the queries taken in a seeded random order, each candidate's correlation lowered by ``penalty`` for
     every earlier pick of it (an occurrence penalty, as Kaspar et al. 2015): near-identical queries (a smooth
-    fill) no longer all take the one best candidate. Normalized filters (ncc) only; other positions get 0."""
+    fill) no longer all take the one best candidate; with ``locality``, the correlation less ``distance_penalty``.
+    Normalized filters (ncc) only; other positions get 0."""
 
-    def __init__(self, penalty: float, top: int = 16, chunk_size: int = 1024, seed: int = 0):
+    def __init__(self, penalty: float, top: int = 16, chunk_size: int = 1024, seed: int = 0,
+                 locality: float | None = None):
         self.penalty, self.top, self.chunk_size, self.seed = penalty, top, chunk_size, seed
+        self.locality = locality
 
     def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Tensor) -> Tensor:
         rows, cols = wanted.nonzero(as_tuple=True)
+        distance = distance_penalty(bank, rows + origin[0], cols + origin[1], self.locality) if self.locality else None
         queries = gather_patches(bank.searched(region)[0].float(), rows, cols).flatten(1)  # [Q,C·9]
         queries = (queries / queries.norm(dim=1, keepdim=True).clamp_min(1e-8)).to(bank.filters.dtype)
         scores, index = queries.new_empty(len(rows), 0, dtype=torch.float32), rows.new_empty(len(rows), 0)
         for start in range(0, len(bank.filters), self.chunk_size):  # the running top candidates, chunk by chunk
             chunk = bank.filters[start : start + self.chunk_size].flatten(1)  # [p,C·9]
             numbers = torch.arange(start, start + len(chunk), device=index.device).expand(len(rows), -1)  # [Q,p]
-            scores = torch.cat([scores, (queries @ chunk.T).float()], dim=1)  # [Q,k+p]
+            chunk_scores = (queries @ chunk.T).float()  # [Q,p]
+            if distance is not None:
+                chunk_scores = chunk_scores - distance(start, start + len(chunk)).T
+            scores = torch.cat([scores, chunk_scores], dim=1)  # [Q,k+p]
             scores, kept = scores.topk(min(self.top, scores.shape[1]), dim=1)
             index = torch.cat([index, numbers], dim=1).gather(1, kept)
         scores, index = scores.cpu().numpy(), index.cpu().numpy()  # [Q,top]

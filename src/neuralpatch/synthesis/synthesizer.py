@@ -29,6 +29,7 @@ from torch import Tensor
 from neuralpatch.synthesis.energy import Level
 from neuralpatch.synthesis.holes import downsample, feather_weights, hole_width, hole_windows, resize
 from neuralpatch.synthesis.level_energy import LevelEnergy
+from neuralpatch.synthesis.matching import ExhaustiveSearch
 from neuralpatch.synthesis.parametrization import FillParameters
 from neuralpatch.synthesis.patchmatch import DiverseSearch
 from neuralpatch.synthesis.priors import MeanPrior
@@ -73,7 +74,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                  vote_from_level: int | None = None, vote_layer: str | None = None, vote_rounds: int = 3,
                  vote_start: bool = False, detail_sigma: float | None = 2.5, detail_rounds: int = 3,
                  detail_penalty: float | None = 0.03, detail_gain: float | None = 2.0, detail_feather: int = 4,
-                 detail_chroma: bool = True,
+                 detail_chroma: bool = True, detail_locality: float | None = 1.2,
                  chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", levels: int = 3,
                  max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0,
                  crop_to_hole: bool = True):
@@ -100,7 +101,9 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
         self.detail_feather, self.detail_chroma = detail_feather, detail_chroma
         if detail_penalty and match_distance != "ncc":
             raise ValueError("synthesis.detail_penalty needs match_distance: ncc")
-        self.detail_search = DiverseSearch(detail_penalty, chunk_size=chunk_size) if detail_penalty else None
+        self.detail_search = (DiverseSearch(detail_penalty, chunk_size=chunk_size, locality=detail_locality)
+                              if detail_penalty else ExhaustiveSearch(chunk_size, detail_locality) if detail_locality
+                              else None)
         self.finest_layers, self.finest_levels = (list(finest_layers) if finest_layers else None), finest_levels
         if self.finest_layers and not set(self.finest_layers) <= set(self.texture_layers):
             raise ValueError(f"synthesis.finest_layers {self.finest_layers} must be texture layers ({self.texture_layers})")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from neuralpatch.synthesis.energy import OPPONENT, gaussian_blur, to_opponent
+from neuralpatch.synthesis.holes import dilate
 from neuralpatch.synthesis.matching import Matches
 
 
@@ -113,7 +114,7 @@ def transfer_detail(fill: Tensor, band: Tensor, weights: Tensor, hole: Tensor, s
 def surrounding_energy(band: Tensor, hole: Tensor, distance: int) -> Tensor:
     """Mean of ``band`` ``[1,1,h,w]`` squared over the pixels at least ``distance`` px from ``hole`` ``[1,1,h,w]``
     (0 when there are none)."""
-    known = 1 - F.max_pool2d(hole.float(), 2 * distance + 1, stride=1, padding=distance)  # [1,1,h,w]
+    known = 1 - dilate(hole.float(), distance)  # [1,1,h,w]
     return (band.pow(2) * known).sum() / known.sum().clamp_min(1)
 
 

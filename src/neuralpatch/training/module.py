@@ -16,7 +16,7 @@ from torchmetrics.image import PeakSignalNoiseRatio
 from torchvision.utils import make_grid, save_image
 
 from neuralpatch.files import InputError
-from neuralpatch.synthesis.holes import composite
+from neuralpatch.synthesis.holes import composite, dilate
 from neuralpatch.training.networks import ContentGenerator, Discriminator
 
 
@@ -24,8 +24,7 @@ def hole_weights(mask: Tensor, border: int, border_weight: float) -> Tensor:
     """Context Encoder's L2 weights: 1 in the hole, ``border_weight`` on the ``border``-px band of known pixels around it."""
     if border == 0:
         return mask
-    dilated = F.max_pool2d(mask, 2 * border + 1, stride=1, padding=border)  # [N,1,H,W]
-    return mask + border_weight * (dilated - mask)
+    return mask + border_weight * (dilate(mask, border) - mask)
 
 
 def weighted_l2(prediction: Tensor, target: Tensor, weights: Tensor) -> Tensor:
