@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from neuralpatch.synthesis.matching import candidate_bank, capped_stride, find_matches, gather_patches
-from neuralpatch.synthesis.patchmatch import DiverseSearch, PatchMatchSearch, build_search
+from neuralpatch.synthesis.patchmatch import DiverseSearch, ExhaustiveSearch, PatchMatchSearch, build_search
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
 from neuralpatch.synthesis.voting import block_window, vote
@@ -35,7 +35,7 @@ def test_patchmatch_scores_within_two_percent_of_the_exhaustive_search(seed):
     hole = torch.zeros(1, 1, 48, 48, dtype=torch.bool)
     hole[..., 16:32, 14:34] = True
     bank = candidate_bank(features, hole, 1, torch.float32)
-    exact = find_matches(features, hole, bank, 256)
+    exact = find_matches(features, hole, bank, ExhaustiveSearch(256))
     search = PatchMatchSearch(seed_candidates=64)  # a coarse start: propagation and random search do the rest
     for _ in range(8):  # as in a level (30 matchings): each continues from the last field
         randomized = find_matches(features, hole, bank, search)
@@ -67,7 +67,8 @@ def test_diverse_search_without_penalty_is_the_exhaustive_search():
     hole = torch.zeros(1, 1, 48, 48, dtype=torch.bool)
     hole[..., 16:32, 14:34] = True
     bank = candidate_bank(features, hole, 1, torch.float32)
-    exact, diverse = (find_matches(features, hole, bank, search) for search in (256, DiverseSearch(0.0, top=4)))
+    exact, diverse = (find_matches(features, hole, bank, search)
+                      for search in (ExhaustiveSearch(256), DiverseSearch(0.0, top=4)))
     assert len(exact.queries[0]) > 300
     assert all(torch.equal(a, b) for a, b in zip(exact.sources, diverse.sources))
 
@@ -78,7 +79,7 @@ def test_diverse_search_spreads_identical_queries_over_the_top_candidates():
     hole[..., 16:32, 14:34] = True
     features[..., 14:34, 12:36] = features[..., 2:3, 2:3]  # every query patch the same constant patch
     bank = candidate_bank(features, hole, 1, torch.float32)
-    exact = find_matches(features, hole, bank, 256)
+    exact = find_matches(features, hole, bank, ExhaustiveSearch(256))
     diverse = find_matches(features, hole, bank, DiverseSearch(1.0, top=8))
     queries = len(exact.queries[0])
     picks = lambda matches: torch.stack(matches.sources).unique(dim=1, return_counts=True)[1]  # per source

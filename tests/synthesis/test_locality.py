@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from neuralpatch.synthesis.matching import ExhaustiveSearch, candidate_bank, distance_penalty, find_matches
-from neuralpatch.synthesis.patchmatch import DiverseSearch
+from neuralpatch.synthesis.matching import candidate_bank, find_matches
+from neuralpatch.synthesis.patchmatch import DiverseSearch, ExhaustiveSearch, distance_penalty
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
 

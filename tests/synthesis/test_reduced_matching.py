@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from neuralpatch.synthesis.matching import candidate_bank, find_matches, gather_patches, principal_directions
-from neuralpatch.synthesis.patchmatch import PatchMatchSearch
+from neuralpatch.synthesis.patchmatch import ExhaustiveSearch, PatchMatchSearch
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
 from test_dense_matching import correlation
@@ -24,7 +24,8 @@ def test_principal_directions_are_orthonormal_and_keep_a_low_rank_map_exactly():
     hole = centre_hole(20)
     directions = principal_directions(features[0], ~hole[0, 0], 6)  # [6,40]
     torch.testing.assert_close(directions @ directions.T, torch.eye(6), atol=1e-4, rtol=0)
-    full, reduced = (find_matches(features, hole, candidate_bank(features, hole, 1, torch.float64, channels=k), 256)
+    full, reduced = (find_matches(features, hole, candidate_bank(features, hole, 1, torch.float64, channels=k),
+                                  ExhaustiveSearch(256))
                      for k in (None, 6))
     assert torch.equal(full.sources[0], reduced.sources[0]) and torch.equal(full.sources[1], reduced.sources[1])
 
@@ -39,7 +40,7 @@ def test_reduced_matching_agrees_with_full_matching_on_a_periodic_texture(search
     for channels in (None, 64):
         bank = candidate_bank(features, hole, 1, torch.float32, channels=channels)
         assert (bank.filters.shape[1] == 64) == (channels == 64)
-        searcher = 256 if search == "exhaustive" else PatchMatchSearch(seed_candidates=64)
+        searcher = ExhaustiveSearch(256) if search == "exhaustive" else PatchMatchSearch(seed_candidates=64)
         for _ in range(1 if search == "exhaustive" else 6):
             matches[channels] = find_matches(features, hole, bank, searcher)
     full, reduced = correlation(features, matches[None]), correlation(features, matches[64])

@@ -15,6 +15,7 @@ from neuralpatch.synthesis import texture as texture_module
 from neuralpatch.synthesis.energy import gaussian_blur
 from neuralpatch.synthesis.holes import feather_weights
 from neuralpatch.synthesis.matching import candidate_bank, find_matches, gather_patches, nearest_patches, patch_grid, texture_energy
+from neuralpatch.synthesis.patchmatch import ExhaustiveSearch
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import (build_texture_network, fold_batch_norms, random_vgg19, vgg_features,
                                           vgg_layer_names)
@@ -35,7 +36,7 @@ def brute_force_matches(features, hole):
 
 def matches(features, hole, **options):
     """Every query patch matched against every known patch of the same features."""
-    return find_matches(features, hole, candidate_bank(features, hole, 1, torch.float32), 64, **options)
+    return find_matches(features, hole, candidate_bank(features, hole, 1, torch.float32), ExhaustiveSearch(64), **options)
 
 
 @pytest.mark.parametrize("chunk_size", [10_000, 7, 1])

@@ -8,6 +8,7 @@ from neuralpatch.synthesis import level_energy
 from neuralpatch.synthesis.holes import crop_box, dilate, erode, hole_cells
 from neuralpatch.synthesis.matching import (candidate_bank, find_matches, gather_patches, nearest_patches, overlap_weights,
                                   patch_grid, texture_energy)
+from neuralpatch.synthesis.patchmatch import ExhaustiveSearch
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19, receptive_fields
 
@@ -108,7 +109,7 @@ def test_the_per_position_texture_energy_equals_the_sum_over_query_patches(overl
     hole = torch.zeros(1, 1, 15, 17, dtype=torch.bool)
     hole[..., 5:10, 4:12] = True
     bank = candidate_bank(features, hole, 1, torch.float64)
-    matches = find_matches(features, hole, bank, 64, overlap_average)
+    matches = find_matches(features, hole, bank, ExhaustiveSearch(64), overlap_average)
     moved = (features + 0.3 * torch.randn_like(features)).requires_grad_(True)
     queries = patch_grid(hole)[0]
     rows, cols = queries.nonzero(as_tuple=True)

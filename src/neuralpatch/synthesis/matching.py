@@ -227,42 +227,15 @@ def overlap_weights(queries: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     return 1 / gather_patches(counts, rows, cols).flatten(1)
 
 
-def distance_penalty(bank: CandidateBank, rows: Tensor, cols: Tensor, weight: float) -> Penalty:
-    """(start, end) → ``[end−start, Q]``: ``weight`` × the distance from candidates start:end of ``bank`` to the
-    queries at (``rows``, ``cols``) ``[Q]`` of the level's feature grid, over the grid's diagonal (so ``weight`` is
-    the correlation a candidate across the whole level loses against one beside the query)."""
-    scale = weight / math.hypot(*bank.grid)
-
-    def penalty(start: int, end: int) -> Tensor:
-        rows_apart, cols_apart = bank.rows[start:end, None] - rows, bank.cols[start:end, None] - cols  # [p,Q]
-        return scale * torch.hypot(rows_apart.float(), cols_apart.float())
-    return penalty
-
-
-class ExhaustiveSearch:
-    """Every candidate scored against every query (``nearest_patches``): the exact nearest neighbours; with
-    ``locality``, of the correlation less ``distance_penalty``."""
-
-    def __init__(self, chunk_size: int = 1024, locality: float | None = None):
-        self.chunk_size, self.locality = chunk_size, locality
-
-    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Tensor) -> Tensor:
-        penalty = None
-        if self.locality:
-            rows, cols = wanted.nonzero(as_tuple=True)
-            penalty = distance_penalty(bank, rows + origin[0], cols + origin[1], self.locality)
-        return nearest_patches(bank.searched(region), bank.filters, self.chunk_size, bank.bias, wanted, penalty)
-
-
 # (region, its top-left cell in the level's feature grid, bank, the query positions [h-2,w-2] bool)
 #   → [h-2,w-2] candidate index
 Search = Callable[[Tensor, tuple[int, int], CandidateBank, Tensor], Tensor]
 
 
-def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, search: Search | int,
+def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, search: Search,
                  overlap_average: bool = False, offset: tuple[int, int] = (0, 0)) -> Matches | None:
     """Nearest patch in ``bank`` of every 3×3 patch of ``features`` ``[1,C,h,w]`` that overlaps ``hole``
-    ``[1,1,h,w]`` (bool), found by ``search`` (a chunk size: exhaustively); ``offset``: the features' top-left cell
+    ``[1,1,h,w]`` (bool), found by ``search`` (patchmatch.py); ``offset``: the features' top-left cell
     in the level's feature grid (a crop's). None when there is no query or no candidate."""
     if bank is None or min(features.shape[-2:]) < 3:
         return None
@@ -274,7 +247,6 @@ def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, sea
     with torch.no_grad():
         top, left, bottom, right = (int(v) for v in (rows.min(), cols.min(), rows.max(), cols.max()))
         region = features.detach()[..., top : bottom + 3, left : right + 3]  # patches of every query position
-        search = ExhaustiveSearch(search) if isinstance(search, int) else search
         wanted = queries[top : bottom + 1, left : right + 1]
         match = search(region, (top + offset[0], left + offset[1]), bank, wanted)[rows - top, cols - left]  # [Q]
         targets = bank.taps.index_select(0, match)  # [Q,9,C]

@@ -10,13 +10,41 @@ candidates, so every known patch (stride 1) can be a candidate at any photo size
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from neuralpatch.synthesis.matching import (CandidateBank, ExhaustiveSearch, Search, distance_penalty, gather_patches,
-                                            nearest_patches)
+from neuralpatch.synthesis.matching import CandidateBank, Penalty, Search, gather_patches, nearest_patches
+
+
+def distance_penalty(bank: CandidateBank, rows: Tensor, cols: Tensor, weight: float) -> Penalty:
+    """(start, end) → ``[end−start, Q]``: ``weight`` × the distance from candidates start:end of ``bank`` to the
+    queries at (``rows``, ``cols``) ``[Q]`` of the level's feature grid, over the grid's diagonal (so ``weight`` is
+    the correlation a candidate across the whole level loses against one beside the query)."""
+    scale = weight / math.hypot(*bank.grid)
+
+    def penalty(start: int, end: int) -> Tensor:
+        rows_apart, cols_apart = bank.rows[start:end, None] - rows, bank.cols[start:end, None] - cols  # [p,Q]
+        return scale * torch.hypot(rows_apart.float(), cols_apart.float())
+    return penalty
+
+
+class ExhaustiveSearch:
+    """Every candidate scored against every query (``nearest_patches``): the exact nearest neighbours; with
+    ``locality``, of the correlation less ``distance_penalty``."""
+
+    def __init__(self, chunk_size: int = 1024, locality: float | None = None):
+        self.chunk_size, self.locality = chunk_size, locality
+
+    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Tensor) -> Tensor:
+        penalty = None
+        if self.locality:
+            rows, cols = wanted.nonzero(as_tuple=True)
+            penalty = distance_penalty(bank, rows + origin[0], cols + origin[1], self.locality)
+        return nearest_patches(bank.searched(region), bank.filters, self.chunk_size, bank.bias, wanted, penalty)
 
 
 class PatchMatchSearch:

@@ -29,9 +29,8 @@ from torch import Tensor
 from neuralpatch.synthesis.energy import Level
 from neuralpatch.synthesis.holes import downsample, feather_weights, hole_width, hole_windows, resize
 from neuralpatch.synthesis.level_energy import LevelEnergy
-from neuralpatch.synthesis.matching import ExhaustiveSearch
 from neuralpatch.synthesis.parametrization import FillParameters
-from neuralpatch.synthesis.patchmatch import DiverseSearch
+from neuralpatch.synthesis.patchmatch import DiverseSearch, ExhaustiveSearch
 from neuralpatch.synthesis.priors import MeanPrior
 from neuralpatch.synthesis.schedule import EnergyFlat, Schedule
 from neuralpatch.synthesis.settings import SETTING_RULES, check_config, check_settings
