@@ -152,7 +152,8 @@ OFF = {"matcher": "exhaustive", "match_distance": "ncc", "chroma_scale": 1, "vot
        "vote_start": False, "vote_rounds": 3, "finest_iterations": None, "stop_window": None, "stop_tolerance": 0.005,
        "match_channels": None, "finest_layers": None, "finest_levels": 1, "detail_sigma": None,
        "detail_rounds": 1, "detail_penalty": None, "detail_gain": None,
-       "detail_feather": 0, "detail_chroma": False, "detail_candidate_stride": None, "detail_locality": None}
+       "detail_feather": 0, "detail_chroma": False, "detail_candidate_stride": None, "detail_locality": None,
+       "detail_coarse_width": None}
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -212,3 +212,28 @@ def test_the_detail_feather_changes_only_the_hole_and_is_capped_at_the_cell():
     known = (hole == 0).expand_as(image)
     assert torch.equal(feathered[known], image[known]) and not torch.equal(feathered, hard)
     assert torch.equal(beyond, feathered)  # relu3_1's cells are 4 px: a wider feather is the cell's
+
+
+@pytest.mark.parametrize("coarse_width, detailed_sizes", [(None, [64]), (40, [64]), (12, [32, 64])])
+def test_a_wide_hole_gets_the_detail_one_level_coarser_too(monkeypatch, coarse_width, detailed_sizes):
+    """The hole is 16 px wide: ``detail_coarse_width`` ≤ 16 adds the detail at the level before the finest."""
+    image = F.avg_pool2d(torch.rand(1, 3, 66, 66, generator=torch.Generator().manual_seed(0)), 3, 1)  # [1,3,64,64]
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 24:40, 20:44] = 1
+    sizes, transfer = [], Synthesizer.transfer_detail
+
+    def recorded(synthesizer, level, x, source):
+        sizes.append(source.shape[-1])
+        return transfer(synthesizer, level, x, source)
+
+    monkeypatch.setattr(Synthesizer, "transfer_detail", recorded)
+    synthesizer = Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), levels=2, iterations=2, line_search=None,
+                              detail_sigma=2.0, window_context=None, detail_coarse_width=coarse_width)
+    result = synthesizer(image, hole)[0]
+    known = (hole == 0).expand_as(image)
+    assert sizes == detailed_sizes and torch.equal(result[known], image[known])
+
+
+def test_a_coarse_width_of_zero_is_refused():
+    with pytest.raises(ValueError, match=r"synthesis.detail_coarse_width must be > 0 px or null"):
+        Synthesizer(random_vgg19(["relu3_1"]), detail_coarse_width=0)

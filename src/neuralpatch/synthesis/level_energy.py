@@ -136,10 +136,10 @@ class LevelEnergy:
             level.target = torch.where(weights > 0, voted, level.prior_target)
 
     def detail_level(self, level: Level, known: Tensor, hole: Tensor, x: Tensor) -> Level:
-        """The level whose matches the detail transfer copies: ``level`` (the finest, ``known`` ``[1,3,h,w]`` with
-        ``hole`` ``[1,1,h,w]``), rebuilt around its optimized image ``x`` ``[1,3,h,w]`` when
-        ``detail_candidate_stride`` gives the voting layer more candidates than the level's bank has (within
-        ``max_candidates``); the same crop, as it keeps the level's layers."""
+        """The level whose matches the detail transfer copies: ``level`` (the finest, or for a wide hole the one
+        before it: ``known`` ``[1,3,h,w]`` with ``hole`` ``[1,1,h,w]``), rebuilt around its optimized image ``x``
+        ``[1,3,h,w]`` when ``detail_candidate_stride`` gives the voting layer more candidates than the level's bank
+        has (within ``max_candidates``); the same crop, as it keeps the level's layers."""
         layer = self.voting_layer(level)
         bank = level.banks.get(layer)
         if self.detail_candidate_stride is None or bank is None:

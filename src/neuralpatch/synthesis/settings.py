@@ -37,6 +37,8 @@ SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
     "detail_chroma": ("synthesis.detail_chroma", lambda v: isinstance(v, bool), "true or false"),
     "detail_locality": ("synthesis.detail_locality", lambda v: v is None or v >= 0,
                         "≥ 0 or null (no preference for nearby sources)"),
+    "detail_coarse_width": ("synthesis.detail_coarse_width", lambda v: v is None or v > 0,
+                            "> 0 px or null (the detail at the finest level only)"),
     "detail_candidate_stride": ("synthesis.detail_candidate_stride", lambda v: v is None or v >= 1,
                                 "≥ 1 or null (the finest level's own candidates)"),
     "precision": ("synthesis.precision", lambda v: v in ("auto", "float32", "bfloat16"), "auto, float32 or bfloat16"),

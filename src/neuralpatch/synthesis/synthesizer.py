@@ -74,6 +74,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                  vote_start: bool = False, detail_sigma: float | None = 2.5, detail_rounds: int = 3,
                  detail_penalty: float | None = 0.03, detail_gain: float | None = 2.0, detail_feather: int = 4,
                  detail_chroma: bool = True, detail_locality: float | None = 1.2,
+                 detail_coarse_width: float | None = 128,
                  chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", levels: int = 3,
                  max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0,
                  crop_to_hole: bool = True):
@@ -98,6 +99,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
         self.vote_rounds, self.chroma_scale = vote_rounds, chroma_scale
         self.detail_sigma, self.detail_rounds, self.detail_gain = detail_sigma, detail_rounds, detail_gain
         self.detail_feather, self.detail_chroma = detail_feather, detail_chroma
+        self.detail_coarse_width = detail_coarse_width
         if detail_penalty and match_distance != "ncc":
             raise ValueError("synthesis.detail_penalty needs match_distance: ncc")
         self.detail_search = (DiverseSearch(detail_penalty, chunk_size=chunk_size, locality=detail_locality)
@@ -151,7 +153,8 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
             log.warning(f"a {width}×{height} window exceeds pyramid.max_pixels={self.max_pixels}: synthesizing at "
                         f"{work_size[1]}×{work_size[0]} and upsampling the fill")
         work_image, work_hole = downsample(image, hole.float(), work_size)
-        narrow = min(1.0, hole_width(hole) / self.full_texture_width) ** 2 if self.full_texture_width else 1.0
+        widest = hole_width(hole)  # px: the widest part of the window's hole
+        narrow = min(1.0, widest / self.full_texture_width) ** 2 if self.full_texture_width else 1.0
         alpha, pixel_blur = self.alpha * narrow, self.pixel_blur * narrow  # this window's
         start = time.perf_counter()
         prior_fill = prior(work_image * ~work_hole, work_hole)  # the hole's content never reaches it
@@ -159,6 +162,8 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
 
         result, levels = None, []
         sizes = self.level_sizes(*work_size)
+        wide = self.detail_coarse_width is not None and widest >= self.detail_coarse_width
+        detailed = range(len(sizes) - (2 if wide else 1), len(sizes)) if self.detail_sigma else range(0)
         for number, size in enumerate(sizes):
             known, level_hole = downsample(work_image, work_hole.float(), size)
             target = downsample(prior_fill, work_hole.float(), size)[0]
@@ -175,7 +180,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                                                         self.schedule.budget(number, len(sizes)), progress)
             result = known.clone()  # every hole pixel lies in the crop
             result[..., top:bottom, left:right] = fill
-            if self.detail_sigma and number == len(sizes) - 1:  # the hole's own content never reaches the band
+            if number in detailed:  # the hole's own content never reaches the band
                 detail_level = self.detail_level(level, known, level_hole, result)
                 result[..., top:bottom, left:right] = self.transfer_detail(detail_level, fill, result)
             levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left],
