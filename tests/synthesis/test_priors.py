@@ -7,7 +7,7 @@ from torchvision.transforms.functional import gaussian_blur
 from neuralpatch.files import from_uint8
 from neuralpatch.metrics.perceptual import Lite0Distance
 from neuralpatch.synthesis.holes import downsample
-from neuralpatch.synthesis.priors import MeanPrior, OpenCVPrior, PatchMatchPrior
+from neuralpatch.synthesis.priors import HarmonicPrior, MeanPrior, OpenCVPrior, PatchMatchPrior
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
 from neuralpatch.training.data import samples_dir
@@ -20,7 +20,7 @@ def tiny_generator():
                          discriminator=dict(image_size=16, base_channels=4)).generator.eval()
 
 
-PRIORS = {"mean": MeanPrior, "telea": OpenCVPrior, "navier_stokes": lambda: OpenCVPrior("navier_stokes"),
+PRIORS = {"mean": MeanPrior, "harmonic": HarmonicPrior, "telea": OpenCVPrior, "navier_stokes": lambda: OpenCVPrior("navier_stokes"),
           "patchmatch": PatchMatchPrior, "content": lambda: ContentPrior(tiny_generator())}
 
 
@@ -48,8 +48,22 @@ def test_each_prior_fills_only_the_hole_within_range(name):
 def test_diffusion_priors_continue_a_smooth_gradient_better_than_the_mean():
     image, hole = photo_and_hole()
     errors = {name: float((PRIORS[name]()(image, hole) - image).abs()[hole.expand_as(image)].mean())
-              for name in ("mean", "telea", "navier_stokes")}
-    assert errors["telea"] < errors["mean"] / 3 and errors["navier_stokes"] < errors["mean"] / 3, errors
+              for name in ("mean", "harmonic", "telea", "navier_stokes")}
+    assert all(errors[name] < errors["mean"] / 3 for name in ("harmonic", "telea", "navier_stokes")), errors
+
+
+def test_the_harmonic_prior_fills_a_linear_ramp_exactly_where_telea_draws_wedges():
+    """A linear ramp solves Laplace's equation, so the membrane over the hole is the ramp itself; Telea's fast
+    marching meets itself along the hole's diagonals."""
+    y, x = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
+    image = torch.stack([0.2 + 0.6 * x, 0.8 - 0.5 * y, 0.3 + 0.3 * x + 0.2 * y])[None]  # [1,3,96,96]
+    hole = torch.zeros(1, 1, 96, 96, dtype=torch.bool)
+    hole[..., 24:72, 30:78] = True
+    inside = hole.expand_as(image)
+    errors = {name: float((PRIORS[name]()(image, hole) - image).abs()[inside].max()) for name in ("harmonic", "telea")}
+    assert errors["harmonic"] < 2e-3 and errors["harmonic"] < errors["telea"] / 5, errors
+    with pytest.raises(ValueError, match="prior.iterations must be ≥ 1"):
+        HarmonicPrior(iterations=0)
 
 
 def test_the_priors_fill_is_the_start_and_the_pixel_target_of_every_level():
