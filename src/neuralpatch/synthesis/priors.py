@@ -45,7 +45,7 @@ class HarmonicPrior:
 
 def membrane(image: Tensor, hole: Tensor, iterations: int) -> Tensor:
     """``image`` ``[1,C,h,w]`` with its ``hole`` ``[1,1,h,w]`` (0/1) pixels relaxed towards the mean of their four
-    neighbours by ``iterations`` Jacobi sweeps (the image's edges mirrored), from the solution at half the size
+    neighbours by ``iterations`` Jacobi sweeps (edge pixels repeated beyond the border), from the solution at half the size
     (where a 2×2 block with any known pixel is known: their mean), or the known mean colour at the coarsest."""
     known = 1 - hole
     if min(image.shape[-2:]) >= 4 and bool((F.avg_pool2d(hole, 2, ceil_mode=True) == 1).any()):
