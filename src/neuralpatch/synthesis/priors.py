@@ -45,8 +45,9 @@ class HarmonicPrior:
 
 def membrane(image: Tensor, hole: Tensor, iterations: int) -> Tensor:
     """``image`` ``[1,C,h,w]`` with its ``hole`` ``[1,1,h,w]`` (0/1) pixels relaxed towards the mean of their four
-    neighbours by ``iterations`` Jacobi sweeps (edge pixels repeated beyond the border), from the solution at half the size
-    (where a 2×2 block with any known pixel is known: their mean), or the known mean colour at the coarsest."""
+    neighbours by ``iterations`` Jacobi sweeps (edge pixels repeated beyond the border), from the solution at half
+    the size (where a 2×2 block with any known pixel is known: their mean), or the known mean colour at the
+    coarsest."""
     known = 1 - hole
     if min(image.shape[-2:]) >= 4 and bool((F.avg_pool2d(hole, 2, ceil_mode=True) == 1).any()):
         weight = F.avg_pool2d(known, 2, ceil_mode=True)  # [1,1,⌈h/2⌉,⌈w/2⌉]: the known share of each block
@@ -58,7 +59,8 @@ def membrane(image: Tensor, hole: Tensor, iterations: int) -> Tensor:
     x = image * known + start * hole
     for _ in range(iterations):
         padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        neighbours = (padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1] + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]) / 4
+        neighbours = (padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1]
+                      + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]) / 4  # [1,C,h,w]
         x = image * known + neighbours * hole
     return x
 
