@@ -40,7 +40,7 @@ class HarmonicPrior:
         self.iterations = iterations
 
     def __call__(self, image: Tensor, hole: Tensor) -> Tensor:
-        return composite(membrane(image, hole.float(), self.iterations), image, hole.float())
+        return membrane(image, hole.float(), self.iterations)
 
 
 def membrane(image: Tensor, hole: Tensor, iterations: int) -> Tensor:
@@ -48,20 +48,19 @@ def membrane(image: Tensor, hole: Tensor, iterations: int) -> Tensor:
     neighbours by ``iterations`` Jacobi sweeps (edge pixels repeated beyond the border), from the solution at half
     the size (where a 2×2 block with any known pixel is known: their mean), or the known mean colour at the
     coarsest."""
-    known = 1 - hole
     if min(image.shape[-2:]) >= 4 and bool((F.avg_pool2d(hole, 2, ceil_mode=True) == 1).any()):
-        weight = F.avg_pool2d(known, 2, ceil_mode=True)  # [1,1,⌈h/2⌉,⌈w/2⌉]: the known share of each block
-        coarse = F.avg_pool2d(image * known, 2, ceil_mode=True) / weight.clamp_min(1e-6)
+        weight = F.avg_pool2d(1 - hole, 2, ceil_mode=True)  # [1,1,⌈h/2⌉,⌈w/2⌉]: the known share of each block
+        coarse = F.avg_pool2d(image * (1 - hole), 2, ceil_mode=True) / weight.clamp_min(1e-6)
         start = F.interpolate(membrane(coarse, (weight == 0).float(), iterations), scale_factor=2, mode="bilinear",
                               align_corners=False)[..., : image.shape[-2], : image.shape[-1]]
+        x = composite(start, image, hole)
     else:
-        start = ((image * known).sum((2, 3), keepdim=True) / known.sum().clamp_min(1)).expand_as(image)
-    x = image * known + start * hole
+        x = MeanPrior()(image, hole.bool())
     for _ in range(iterations):
         padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
         neighbours = (padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1]
                       + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]) / 4  # [1,C,h,w]
-        x = image * known + neighbours * hole
+        x = composite(neighbours, image, hole)
     return x
 
 
