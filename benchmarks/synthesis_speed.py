@@ -11,7 +11,7 @@ oneDNN's kernels to AVX2, the instructions of most laptops (the title names the 
 Each case is a shipped photo resized to WxH (a square side alone: WxW) with a centred square hole of the given
 side (or ``thick`` / ``medium``: the seeded free-form strokes of masks=irregular, e.g. ``512:thick``; or ``demo``:
 what a bare ``python inpaint.py`` fills), inpainted with the default settings (``conf/synthesis/default.yaml``, ``conf/pyramid/default.yaml``,
-Telea prior) unless overridden. Shares of the synthesis time: the texture network's forward and backward
+softened Telea prior) unless overridden. Shares of the synthesis time: the texture network's forward and backward
 passes, nearest-neighbour matching, and the rest (L-BFGS, line search, energy arithmetic, prior, windows).
 I/O: decoding the photo and writing the result PNG. Floor: one forward + backward of the texture network at
 each level's size, measured alone, times the evaluations of that level; ratio = synthesis / floor.
@@ -40,10 +40,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from neuralpatch.api import default_prior
 from neuralpatch.files import from_uint8, read_mask, read_photo, save_png, to_uint8
 from neuralpatch.synthesis.inpaint_files import demo_inputs
 from neuralpatch.synthesis import level_energy
-from neuralpatch.synthesis.priors import OpenCVPrior
 from neuralpatch.synthesis.synthesizer import Synthesizer, peak_memory_mb
 from neuralpatch.synthesis.texture import build_texture_network
 from neuralpatch.training.data import samples_dir
@@ -172,7 +172,7 @@ def main() -> None:
     for column in ("photo", "hole", "network / match dtype", "inpaint.py s", "start-up s", "synthesis s", "forward",
                    "backward", "matching", "rest", "I/O s", "peak MB", "floor s", "× floor"):
         table.add_column(column, justify="right")
-    prior, source = OpenCVPrior("telea"), samples_dir() / args.photo
+    prior, source = default_prior(), samples_dir() / args.photo
     with tempfile.TemporaryDirectory() as folder:
         cases = [case_files(case, source, Path(folder), device) for case in args.cases]
         # the inpaint.py processes first, while this process holds little memory: on this VM an idle process

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from PIL import Image
 
 import neuralpatch
 from conftest import CONF
-from neuralpatch.api import DEFAULT_TEXTURE
+from neuralpatch.api import DEFAULT_TEXTURE, default_prior
 from neuralpatch.files import InputError
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
@@ -60,5 +61,7 @@ def test_api_defaults_are_the_configs_defaults():
     signature = inspect.signature(Synthesizer.__init__).parameters
     for key, value in {**cfg.synthesis, **cfg.pyramid}.items():
         assert signature[key].default == value, key
-    assert cfg.prior._target_ == "neuralpatch.synthesis.priors.OpenCVPrior" and cfg.prior.algorithm == "telea"
+    configured, default = instantiate(cfg.prior), default_prior()
+    assert type(configured) is type(default) and configured.spread == default.spread
+    assert vars(configured.prior) == vars(default.prior)  # the same OpenCV algorithm and radius
     assert {k: cfg.texture[k] for k in DEFAULT_TEXTURE} == DEFAULT_TEXTURE

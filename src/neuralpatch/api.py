@@ -16,11 +16,16 @@ from PIL import Image
 from torch import Tensor
 
 from neuralpatch.files import InputError, from_uint8, mask_from_image, resolve_device, to_8bit, to_uint8
-from neuralpatch.synthesis.priors import OpenCVPrior
+from neuralpatch.synthesis.priors import OpenCVPrior, SoftenedPrior
 from neuralpatch.synthesis.synthesizer import Prior, Synthesizer
 from neuralpatch.synthesis.texture import build_texture_network
 
 DEFAULT_TEXTURE = {"name": "vgg19", "layers": ["relu3_1", "relu4_1"]}
+
+
+def default_prior() -> SoftenedPrior:
+    """The default prior (``conf/prior/softened_telea.yaml``): Telea's fill, softened towards the hole's middle."""
+    return SoftenedPrior(OpenCVPrior("telea"))
 
 
 @lru_cache(maxsize=4)
@@ -55,15 +60,15 @@ def _mask_tensor(mask, size: tuple[int, int]) -> Tensor:
 
 
 def inpaint(image, mask, prior: Prior | None = None, synthesizer: Synthesizer | None = None, device: str = "auto"):
-    """Fills ``image`` where ``mask`` is non-zero with the default synthesis (Telea prior unless ``prior`` is given);
-    returns the same kind of object as ``image``, equal to it outside the hole."""
+    """Fills ``image`` where ``mask`` is non-zero with the default synthesis (``default_prior()`` unless ``prior``
+    is given); returns the same kind of object as ``image``, equal to it outside the hole."""
     tensor = _image_tensor(image)
     hole = _mask_tensor(mask, tuple(tensor.shape[-2:]))
     if hole.all():
         raise InputError("the mask covers the whole image; leave some known pixels to synthesize from")
     target = resolve_device(device)
     synthesizer = synthesizer or default_synthesizer(str(target))
-    result, _ = synthesizer(tensor.to(target), hole.to(target), prior or OpenCVPrior())
+    result, _ = synthesizer(tensor.to(target), hole.to(target), prior or default_prior())
     result = torch.where(hole.to(target), result, tensor.to(target)).cpu()  # [1,3,H,W], the input outside the hole
     if isinstance(image, Image.Image):
         return Image.fromarray(to_uint8(result))

@@ -6,8 +6,10 @@ from torchvision.transforms.functional import gaussian_blur
 
 from neuralpatch.files import from_uint8
 from neuralpatch.metrics.perceptual import Lite0Distance
-from neuralpatch.synthesis.holes import downsample
-from neuralpatch.synthesis.priors import HarmonicPrior, MeanPrior, OpenCVPrior, PatchMatchPrior
+from neuralpatch.synthesis.energy import gaussian_blur as blur
+from neuralpatch.synthesis.holes import depth, downsample
+from neuralpatch.synthesis.priors import (HarmonicPrior, MeanPrior, OpenCVPrior, PatchMatchPrior, SoftenedPrior,
+                                         variable_blur)
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
 from neuralpatch.training.data import samples_dir
@@ -21,7 +23,8 @@ def tiny_generator():
 
 
 PRIORS = {"mean": MeanPrior, "harmonic": HarmonicPrior, "telea": OpenCVPrior, "navier_stokes": lambda: OpenCVPrior("navier_stokes"),
-          "patchmatch": PatchMatchPrior, "content": lambda: ContentPrior(tiny_generator())}
+          "softened_telea": lambda: SoftenedPrior(OpenCVPrior()), "patchmatch": PatchMatchPrior,
+          "content": lambda: ContentPrior(tiny_generator())}
 
 
 def photo_and_hole(size=(48, 64)):
@@ -47,9 +50,10 @@ def test_each_prior_fills_only_the_hole_within_range(name):
 
 def test_diffusion_priors_continue_a_smooth_gradient_better_than_the_mean():
     image, hole = photo_and_hole()
+    diffusions = ("harmonic", "telea", "navier_stokes", "softened_telea")
     errors = {name: float((PRIORS[name]()(image, hole) - image).abs()[hole.expand_as(image)].mean())
-              for name in ("mean", "harmonic", "telea", "navier_stokes")}
-    assert all(errors[name] < errors["mean"] / 3 for name in ("harmonic", "telea", "navier_stokes")), errors
+              for name in ("mean", *diffusions)}
+    assert all(errors[name] < errors["mean"] / 3 for name in diffusions), errors
 
 
 def test_the_harmonic_prior_fills_a_linear_ramp_exactly_where_telea_draws_wedges():
@@ -64,6 +68,40 @@ def test_the_harmonic_prior_fills_a_linear_ramp_exactly_where_telea_draws_wedges
     assert errors["harmonic"] < 2e-3 and errors["harmonic"] < errors["telea"] / 5, errors
     with pytest.raises(ValueError, match="prior.iterations must be ≥ 1"):
         HarmonicPrior(iterations=0)
+
+
+def test_the_softened_prior_keeps_telea_at_the_border_and_softens_its_wedges_in_the_middle():
+    """On a linear ramp Telea's fronts meet along the hole's diagonals in steps ~12× the ramp's; blurred by
+    σ = ¼ of the depth, the steps in the middle shrink at least 3×, while the border's fill barely moves."""
+    y, x = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
+    image = torch.stack([0.2 + 0.6 * x, 0.8 - 0.5 * y, 0.3 + 0.3 * x + 0.2 * y])[None]  # [1,3,96,96]
+    hole = torch.zeros(1, 1, 96, 96, dtype=torch.bool)
+    hole[..., 24:72, 30:78] = True
+    telea, softened = OpenCVPrior()(image, hole), SoftenedPrior(OpenCVPrior())(image, hole)
+
+    def steepest_step(fill, region):  # the largest difference of neighbouring pixels in region [1,1,95,95]
+        down, right = (fill[..., 1:, :-1] - fill[..., :-1, :-1]).abs(), (fill[..., :-1, 1:] - fill[..., :-1, :-1]).abs()
+        return float(torch.maximum(down, right).amax(1, keepdim=True)[region].max())
+
+    middle = depth(hole)[..., :-1, :-1] > 8
+    assert steepest_step(softened, middle) < steepest_step(telea, middle) / 3
+    border = hole & (depth(hole) <= 2)
+    assert float((softened - telea).abs()[border.expand_as(image)].max()) < 0.01
+    assert torch.equal(SoftenedPrior(OpenCVPrior(), spread=0)(image, hole), telea)
+    with pytest.raises(ValueError, match="prior.spread must be ≥ 0"):
+        SoftenedPrior(OpenCVPrior(), spread=-1)
+
+
+def test_variable_blur_is_the_gaussian_blur_of_each_pixels_sigma():
+    image = torch.rand(1, 3, 40, 50)
+    assert torch.equal(variable_blur(image, torch.zeros(1, 1, 40, 50)), image)
+    for sigma in (0.5, 2.0, 4.0):
+        assert torch.allclose(variable_blur(image, torch.full((1, 1, 40, 50), sigma)), blur(image, sigma), atol=1e-6)
+    sigma = torch.full((1, 1, 40, 50), 4.0)
+    sigma[..., :20, :] = 3.0  # between the blurs at 2 and 4 px: their mean
+    mixed = variable_blur(image, sigma)
+    assert torch.allclose(mixed[..., :20, :], ((blur(image, 2.0) + blur(image, 4.0)) / 2)[..., :20, :], atol=1e-6)
+    assert torch.allclose(mixed[..., 20:, :], blur(image, 4.0)[..., 20:, :], atol=1e-6)
 
 
 def test_the_priors_fill_is_the_start_and_the_pixel_target_of_every_level():

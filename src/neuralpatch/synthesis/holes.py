@@ -66,11 +66,17 @@ def erode(mask: Tensor, radius: int) -> Tensor:
     return 1 - dilate(1 - mask, radius)
 
 
-def hole_width(hole: Tensor) -> float:
-    """Width in px of the widest part of ``hole`` ``[1,1,h,w]``: twice the largest distance to a known pixel."""
+def depth(hole: Tensor) -> Tensor:
+    """``[1,1,h,w]``: each pixel's distance in px to the nearest known pixel of ``hole`` ``[1,1,h,w]`` (0 outside)."""
     import cv2
 
-    return 2 * float(cv2.distanceTransform(hole[0, 0].cpu().numpy().astype(np.uint8), cv2.DIST_L2, 3).max())
+    distance = cv2.distanceTransform(hole[0, 0].cpu().numpy().astype(np.uint8), cv2.DIST_L2, 3)  # [h,w]
+    return torch.from_numpy(distance).to(hole.device)[None, None]
+
+
+def hole_width(hole: Tensor) -> float:
+    """Width in px of the widest part of ``hole`` ``[1,1,h,w]``: twice the largest distance to a known pixel."""
+    return 2 * float(depth(hole).max())
 
 
 def crop_box(hole: Tensor, margin: int, stride: int) -> tuple[int, int, int, int]:

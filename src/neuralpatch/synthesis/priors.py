@@ -7,12 +7,19 @@ The content network's prior lives with that network, in ``neuralpatch.training.p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from neuralpatch.files import from_uint8, to_uint8
-from neuralpatch.synthesis.holes import composite
+from neuralpatch.synthesis.energy import gaussian_blur
+from neuralpatch.synthesis.holes import composite, depth
+
+if TYPE_CHECKING:
+    from neuralpatch.synthesis.synthesizer import Prior
 
 
 class MeanPrior:
@@ -82,6 +89,36 @@ class OpenCVPrior:
         mask = hole[0, 0].cpu().numpy().astype(np.uint8)  # [H,W]
         result = self.cv2.inpaint(to_uint8(image), mask, self.radius, self.flag)
         return composite(from_uint8(result, image.device), image, hole.float())
+
+
+class SoftenedPrior:
+    """``prior``'s fill blurred the more the deeper it lies in the hole, by a Gaussian of σ = ``spread`` × the
+    distance to the known region: its edges continued from the border stay sharp there, and the sharp-edged
+    wedges that Telea's fast-marching fronts draw where they meet in the hole's middle become soft shading."""
+
+    def __init__(self, prior: Prior, spread: float = 0.25):
+        if spread < 0:
+            raise ValueError(f"prior.spread must be ≥ 0, got {spread}")
+        self.prior, self.spread, self.name = prior, spread, f"softened_{prior.name}"
+
+    def __call__(self, image: Tensor, hole: Tensor) -> Tensor:
+        fill = self.prior(image, hole)  # [1,3,h,w]
+        return composite(variable_blur(fill, depth(hole).to(fill) * self.spread), image, hole.float())
+
+
+def variable_blur(image: Tensor, sigma: Tensor) -> Tensor:
+    """``image`` ``[1,C,h,w]`` blurred at each pixel by a Gaussian of ``sigma`` ``[1,1,h,w]`` px: linear in σ
+    between blurs at 0, ½, 1, 2, 4, … px (at most (side − 1) / 2.5 px, what reflected edges allow)."""
+    sigma = sigma.clamp(max=(min(image.shape[-2:]) - 1) / 2.5)
+    largest = float(sigma.max())
+    levels = [0.0, *(2.0 ** k for k in range(-1, 16) if 2.0 ** k < largest), largest]
+    result, previous = image.clone(), image
+    for low, high in zip(levels, levels[1:]):
+        blurred = gaussian_blur(image, high)
+        share = ((sigma - low) / (high - low)).clamp(0, 1)  # [1,1,h,w]
+        result = torch.where((sigma > low) & (sigma <= high), previous + (blurred - previous) * share, result)
+        previous = blurred
+    return result
 
 
 class PatchMatchPrior:
