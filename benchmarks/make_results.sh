@@ -27,7 +27,7 @@ compare() {  # name, methods, preset images (0 = none), evaluate.py arguments...
   cp "$dir/ablation.md" "$out/$name.md"
   cp "$dir/0/grid.png" "$out/$name.png"
 }
-all="[nps,nps_mean,nps_navier_stokes,nps_patchmatch,telea,navier_stokes,patchmatch]"
+all="[nps,nps_telea,nps_mean,nps_navier_stokes,nps_patchmatch,telea,navier_stokes,patchmatch]"
 baselines="[nps,telea,navier_stokes,patchmatch]"
 compare centre_256 "$all" "${PRESET_IMAGES:-3}" eval.image_size=256 masks=center
 compare freeform_256 "$all" "${PRESET_IMAGES:-3}" eval.image_size=256 masks=irregular

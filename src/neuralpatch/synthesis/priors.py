@@ -111,6 +111,8 @@ def variable_blur(image: Tensor, sigma: Tensor) -> Tensor:
     between blurs at 0, ½, 1, 2, 4, … px (at most (side − 1) / 2.5 px, what reflected edges allow)."""
     sigma = sigma.clamp(max=(min(image.shape[-2:]) - 1) / 2.5)
     largest = float(sigma.max())
+    if largest == 0:
+        return image.clone()
     levels = [0.0, *(2.0 ** k for k in range(-1, 16) if 2.0 ** k < largest), largest]
     result, previous = image.clone(), image
     for low, high in zip(levels, levels[1:]):
