@@ -4,6 +4,7 @@ the floor, for photo size × hole size × device × dtype. Prints one table.
 
     python benchmarks/synthesis_speed.py --cases 256:128 512:256 4096x3072:300 --dtype float32 bfloat16
     python benchmarks/synthesis_speed.py --device cuda --cases 512:256 2048:1024 --dtype float32 bfloat16
+    python benchmarks/synthesis_speed.py --device cuda --preset paper --cases 512:256 --dtype float32 bfloat16
 
 ``--dtype float32`` forces the float32 path, so a CPU with bfloat16 measures what one without it gets; on a CPU
 with AVX-512, ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` in the environment also restricts PyTorch's and
@@ -11,9 +12,13 @@ oneDNN's kernels to AVX2, the instructions of most laptops (the title names the 
 Each case is a shipped photo resized to WxH (a square side alone: WxW) with a centred square hole of the given
 side (or ``thick`` / ``medium``: the seeded free-form strokes of masks=irregular, e.g. ``512:thick``; or ``demo``:
 what a bare ``python inpaint.py`` fills), inpainted with the default settings (``conf/synthesis/default.yaml``, ``conf/pyramid/default.yaml``,
-softened Telea prior) unless overridden. Shares of the synthesis time: the texture network's forward and backward
-passes, nearest-neighbour matching, and the rest (L-BFGS, line search, energy arithmetic, prior, windows).
-I/O: decoding the photo and writing the result PNG. Floor: one forward + backward of the texture network at
+softened Telea prior) unless overridden (``--preset paper``: the paper's schedule and prior). Shares of the
+synthesis time: the texture network's forward and backward passes, nearest-neighbour matching, and the rest
+(L-BFGS, line search, energy arithmetic, prior, windows); "in graph" on a GPU with ``cuda_graphs``, whose replays
+run the first three as one launch.
+On a GPU the synthesis seconds are the case's second fill in the process (as a folder's later photos); the
+first, which pays the set-up for its shapes, is in the ``inpaint.py`` row. I/O: decoding the photo and writing
+the result PNG. Floor: one forward + backward of the texture network at
 each level's size, measured alone, times the evaluations of that level; ratio = synthesis / floor.
 ``inpaint.py`` s: the wall time of ``python inpaint.py +image=… +mask=…`` with the same settings, from launch to
 exit; start-up: from launch to the start of the synthesis (imports, config, texture network, reading the files);
@@ -68,6 +73,8 @@ class Timers:
 
     def _timed(self, name, function):
         def wrapper(*args, **kwargs):
+            if self.device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+                return function(*args, **kwargs)  # captured in a CUDA graph: its replays are not seen here
             synchronize(self.device)
             start = time.perf_counter()
             result = function(*args, **kwargs)
@@ -142,6 +149,16 @@ def inpaint_process(photo: Path, mask: Path, output: Path, overrides: list[str])
             "peak": max(level["peak_memory_mb"] for level in record["levels"])}
 
 
+def preset_prior(preset: dict):
+    """The prior a preset's ``override /prior: NAME`` names (conf/prior/NAME.yaml), or None."""
+    from hydra.utils import instantiate
+
+    for entry in preset.get("defaults", []):
+        if isinstance(entry, dict) and "override /prior" in entry:
+            return instantiate(yaml.safe_load((CONF / "prior" / f"{entry['override /prior']}.yaml").read_text()))
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -151,6 +168,8 @@ def main() -> None:
                              "the config's (precision auto: bfloat16 where the device has it)")
     parser.add_argument("--texture", default="vgg19", help="vgg19 falls back to the offline backbone without weights")
     parser.add_argument("--photo", default="picosdeeuropa_by_Aitzol_Berasategi.jpg")
+    parser.add_argument("--preset", help="a synthesis preset over the default, with its prior (conf/synthesis/NAME.yaml: "
+                                         "paper, authors)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="synthesis/pyramid overrides")
     parser.add_argument("--no-process", action="store_true", help="skip the inpaint.py process rows")
     args = parser.parse_args()
@@ -159,20 +178,30 @@ def main() -> None:
     settings = {**yaml.safe_load((CONF / "synthesis" / "default.yaml").read_text()),
                 **yaml.safe_load((CONF / "pyramid" / "default.yaml").read_text())}
     pyramid_keys = set(yaml.safe_load((CONF / "pyramid" / "default.yaml").read_text()))
+    prior, preset = default_prior(), {}
+    if args.preset:
+        preset = yaml.safe_load((CONF / "synthesis" / f"{args.preset}.yaml").read_text())
+        settings |= preset.get("synthesis", {}) | preset.get("pyramid", {})
+        prior = preset_prior(preset) or prior
     overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
     settings |= overrides
-    process_overrides = [f"{'pyramid' if key in pyramid_keys else 'synthesis'}.{item}"
-                         for key, item in zip(overrides, args.set)] + [f"texture.name={args.texture}", f"device={args.device}"]
-    network = build_texture_network(args.texture, ["relu3_1", "relu4_1"]).to(device)
+    process_overrides = ([f"synthesis={args.preset}"] if args.preset else []) + [
+        f"{'pyramid' if key in pyramid_keys else 'synthesis'}.{item}" for key, item in zip(overrides, args.set)] + [
+        f"texture.name={args.texture}", f"device={args.device}"]
+    layers = ["relu3_1", "relu4_1"]
+    content = [settings["content_layer"]] if settings.get("content_layer") else []
+    network = build_texture_network(args.texture, layers + content).to(device)
+    graphed = device.type == "cuda" and settings.get("cuda_graphs", True)  # the shares inside a graph are not seen
     machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
                else f"{platform.machine()} CPU, {torch.backends.cpu.get_cpu_capability()} kernels")
-    table = Table(title=f"neural patch synthesis, {settings['levels']} levels × {settings['iterations']} evaluations, "
+    table = Table(title=f"neural patch synthesis{' (' + args.preset + ')' if args.preset else ''}, "
+                        f"{settings['levels']} levels × {settings['iterations']} evaluations, "
                         f"relu3_1+relu4_1 of {network.name}; {machine}, {torch.get_num_threads()} threads, "
                         f"torch {torch.__version__}" + (f"; {' '.join(args.set)}" if args.set else ""))
     for column in ("photo", "hole", "network / match dtype", "inpaint.py s", "start-up s", "synthesis s", "forward",
                    "backward", "matching", "rest", "I/O s", "peak MB", "floor s", "× floor"):
         table.add_column(column, justify="right")
-    prior, source = default_prior(), samples_dir() / args.photo
+    source = samples_dir() / args.photo
     with tempfile.TemporaryDirectory() as folder:
         cases = [case_files(case, source, Path(folder), device) for case in args.cases]
         # the inpaint.py processes first, while this process holds little memory: on this VM an idle process
@@ -187,9 +216,9 @@ def main() -> None:
             height, width = photo.shape[-2:]
             for dtype in args.dtype:
                 chosen = {} if dtype == "default" else {"precision": dtype, "match_dtype": dtype}
-                synthesizer = Synthesizer(network, **settings | chosen)
-                if device.type == "cuda":
-                    synthesizer(photo[..., :64, :64].to(device), hole[..., :64, :64], prior)  # warm-up
+                synthesizer = Synthesizer(network, texture_layers=layers, **settings | chosen)
+                if device.type == "cuda":  # the case once first, as a folder's first photo: CUDA's, cuBLAS's and
+                    synthesizer(photo.to(device), hole, prior)  # cuDNN's set-up for its shapes
                     torch.cuda.reset_peak_memory_stats(device)
                 start = time.perf_counter()
                 image = from_uint8(read_photo(path), device)
@@ -210,8 +239,9 @@ def main() -> None:
                 peak = process["peak"]
                 table.add_row(f"{width}×{height}", side, f"{precision} / {str(synthesizer.matching_dtype(device))[6:]}",
                               f"{process['wall']:.1f}", f"{process['start-up']:.1f}", f"{seconds:.2f}",
-                              *(f"{100 * shares[k]:.0f} %" for k in ("forward", "backward", "matching")),
-                              f"{100 * (1 - sum(shares.values())):.0f} %", f"{io:.2f}", f"{peak:.0f}",
+                              *(["in graph"] * 4 if graphed else
+                                [f"{100 * shares[k]:.0f} %" for k in ("forward", "backward", "matching")]
+                                + [f"{100 * (1 - sum(shares.values())):.0f} %"]), f"{io:.2f}", f"{peak:.0f}",
                               f"{floor:.2f}", f"{seconds / floor:.1f}")
     Console(width=200).print(table)
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neuralpatch.synthesis.matching import candidate_bank, capped_stride, find_matches, gather_patches
+from neuralpatch.synthesis.matching import candidate_bank, capped_stride, find_matches
+from neuralpatch.synthesis.patches import gather_patches
 from neuralpatch.synthesis.patchmatch import DiverseSearch, ExhaustiveSearch, PatchMatchSearch, build_search
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19

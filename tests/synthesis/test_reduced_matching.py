@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from neuralpatch.synthesis.matching import candidate_bank, find_matches, gather_patches, principal_directions
+from neuralpatch.synthesis.matching import candidate_bank, find_matches, principal_directions
+from neuralpatch.synthesis.patches import gather_patches
 from neuralpatch.synthesis.patchmatch import ExhaustiveSearch, PatchMatchSearch
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19

@@ -14,7 +14,8 @@ from neuralpatch.metrics.hole import hole_metrics
 from neuralpatch.synthesis import texture as texture_module
 from neuralpatch.synthesis.energy import gaussian_blur
 from neuralpatch.synthesis.holes import feather_weights
-from neuralpatch.synthesis.matching import candidate_bank, find_matches, gather_patches, nearest_patches, patch_grid, texture_energy
+from neuralpatch.synthesis.matching import candidate_bank, find_matches, nearest_patches, texture_energy
+from neuralpatch.synthesis.patches import Wanted, gather_patches, patch_grid
 from neuralpatch.synthesis.patchmatch import ExhaustiveSearch
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import (build_texture_network, fold_batch_norms, random_vgg19, vgg_features,
@@ -62,7 +63,7 @@ def test_matching_only_the_wanted_positions_finds_the_same_candidates(distance):
     wanted = patch_grid(hole)[0]
     assert 0 < wanted.sum() < wanted.numel()
     full = nearest_patches(features, bank.filters, 7, bank.bias)
-    alone = nearest_patches(features, bank.filters, 7, bank.bias, wanted)
+    alone = nearest_patches(features, bank.filters, 7, bank.bias, Wanted.of(wanted))
     assert torch.equal(alone[wanted], full[wanted]) and not alone[~wanted].any()
 
 

@@ -6,8 +6,8 @@ import torch
 
 from neuralpatch.synthesis import level_energy
 from neuralpatch.synthesis.holes import crop_box, dilate, erode, hole_cells
-from neuralpatch.synthesis.matching import (candidate_bank, find_matches, gather_patches, nearest_patches, overlap_weights,
-                                  patch_grid, texture_energy)
+from neuralpatch.synthesis.matching import candidate_bank, find_matches, nearest_patches, overlap_weights, texture_energy
+from neuralpatch.synthesis.patches import gather_patches, patch_grid
 from neuralpatch.synthesis.patchmatch import ExhaustiveSearch
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19, receptive_fields

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import functools
 import math
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from neuralpatch.synthesis.matching import CandidateBank, Search
+from neuralpatch.synthesis.patches import QueryPatches
 
 # orthonormal RGB → (luminance, two chroma axes): TV(x) = TV(luminance) + TV(chroma)
 OPPONENT = torch.tensor([[1 / 3**0.5] * 3, [1 / 2**0.5, -1 / 2**0.5, 0], [1 / 6**0.5, 1 / 6**0.5, -2 / 6**0.5]])
 PIXEL_SCALE = 255.0  # unnormalized energies are measured on the 0–255 scale, as in the paper
+ENERGY_TERMS = ("pixel", "texture", "tv", "tv_chroma")  # the energy's terms, unweighted
+
+
+@functools.cache
+def opponent_matrix(device: torch.device, dtype: torch.dtype) -> Tensor:
+    """``OPPONENT`` on ``device``, copied there once (a CUDA graph's capture cannot copy from the host)."""
+    return OPPONENT.to(device, dtype)
 
 
 def to_opponent(image: Tensor) -> Tensor:
     """RGB ``[N,3,H,W]`` → (luminance, two chroma axes) ``[N,3,H,W]`` (orthonormal: the inverse is the transpose)."""
-    return torch.einsum("oc,nchw->nohw", OPPONENT.to(image), image)
+    return torch.einsum("oc,nchw->nohw", opponent_matrix(image.device, image.dtype), image)
 
 
 def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
@@ -67,3 +75,5 @@ class Level:
     layers: tuple[str, ...] = ()  # the texture layers of this level's energy
     around: tuple[int, int, int, int] | None = None  # the hole's box grown by the context its features see (the
     # crop, with crop_to_hole): the photo around the hole, whatever crop is optimized
+    queries: dict[tuple[str, tuple[int, int]], QueryPatches | None] = field(default_factory=dict)  # (layer, feature
+    # map size) → the patches overlapping the hole, found at the first matching and kept for the level

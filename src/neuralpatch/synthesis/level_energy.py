@@ -8,10 +8,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from neuralpatch.synthesis.energy import PIXEL_SCALE, Level, gaussian_blur, to_opponent, total_variation
+from neuralpatch.synthesis.energy import ENERGY_TERMS, PIXEL_SCALE, Level, gaussian_blur, to_opponent, total_variation
 from neuralpatch.synthesis.holes import crop_box, hole_cells
-from neuralpatch.synthesis.matching import (Matches, Search, candidate_bank, capped_stride, find_matches, patch_grid,
+from neuralpatch.synthesis.matching import (Matches, Search, candidate_bank, capped_stride, find_matches,
                                             texture_energy)
+from neuralpatch.synthesis.patches import QueryPatches, patch_grid
 from neuralpatch.synthesis.patchmatch import build_search
 from neuralpatch.synthesis.texture import fast_bfloat16
 from neuralpatch.synthesis.voting import copy_detail, vote
@@ -99,7 +100,7 @@ class LevelEnergy:
         opponent = to_opponent(x * units)  # [1,3,h,w]: luminance, chroma
         pixels = hole.sum() if self.normalize else 1
         tv, tv_chroma = (total_variation(opponent[:, channels], hole) / pixels for channels in (slice(1), slice(1, 3)))
-        return {"pixel": pixel, "texture": texture, "tv": tv, "tv_chroma": tv_chroma}, matches
+        return dict(zip(ENERGY_TERMS, (pixel, texture, tv, tv_chroma))), matches
 
     def nearest(self, features: dict[str, Tensor], level: Level, layers: tuple[str, ...] | list[str],
                 search: Search | None = None) -> dict[str, Matches | None]:
@@ -109,11 +110,13 @@ class LevelEnergy:
         for name in layers:
             if name in level.fresh:
                 level.banks[name].refresh(features[name], *level.fresh[name])
-            cells = level.cells[name][..., : features[name].shape[-2], : features[name].shape[-1]]
+            shape = tuple(features[name].shape[-2:])
+            if (name, shape) not in level.queries:  # the hole's patches: found at the level's first matching
+                level.queries[name, shape] = QueryPatches.of(level.cells[name][..., : shape[0], : shape[1]])
             stride = self.texture.strides[name]  # the crop's top-left cell in the level's grid:
             offset = (level.box[0] // stride, level.box[2] // stride)
-            matches[name] = find_matches(features[name], cells, level.banks[name], search or level.search,
-                                         self.overlap_average, offset)
+            matches[name] = find_matches(features[name], level.queries[name, shape], level.banks[name],
+                                         search or level.search, self.overlap_average, offset)
         return matches
 
     def voting_layer(self, level: Level) -> str:

@@ -19,40 +19,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from neuralpatch.synthesis.patches import QueryPatches, Wanted, gather_patches, patch_grid
+
 Penalty = Callable[[int, int], Tensor]  # (first, end candidate) → [end−first, Q] subtracted from their scores
 
 
-def patch_grid(hole: Tensor) -> tuple[Tensor, Tensor]:
-    """For every 3×3 patch position (top-left corner, valid positions ``[h-2,w-2]``) of ``hole`` ``[1,1,h,w]``:
-    (the patch overlaps the hole → query, the patch lies wholly in the known region → candidate)."""
-    overlaps = F.max_pool2d(hole.float(), 3, stride=1)[0, 0] > 0  # [h-2,w-2]
-    return overlaps, ~overlaps
-
-
-def gather_patches(features: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
-    """3×3 patches of ``features`` ``[C,h,w]`` with top-left corners (rows, cols) → ``[n,C,3,3]``."""
-    offsets = torch.arange(3, device=features.device)
-    r = (rows[:, None] + offsets)[:, :, None]  # [n,3,1]
-    c = (cols[:, None] + offsets)[:, None, :]  # [n,1,3]
-    return features[:, r, c].permute(1, 0, 2, 3)
-
-
 def nearest_patches(region: Tensor, filters: Tensor, chunk_size: int, bias: Tensor | None = None,
-                    wanted: Tensor | None = None, penalty: Penalty | None = None) -> Tensor:
-    """Index of the best-matching candidate for every 3×3 patch of ``region`` ``[1,C,h,w]`` (``wanted``
-    ``[h-2,w-2]`` bool: only those, the others 0): the patches' products with the candidates ``filters``
-    ``[P,C,3,3]`` (+ ``bias`` ``[P]``, − ``penalty`` of the wanted queries, which it needs), then a max.
+                    wanted: Wanted | None = None, penalty: Penalty | None = None) -> Tensor:
+    """Index of the best-matching candidate for every 3×3 patch of ``region`` ``[1,C,h,w]`` (``wanted``: only
+    those, the others 0): the patches' products with the candidates ``filters`` ``[P,C,3,3]`` (+ ``bias`` ``[P]``,
+    − ``penalty`` of the wanted queries, which it needs), then a max.
     L2-normalized filters and no bias: normalized cross-correlation (the query's own norm does not change the
     argmax); raw filters and bias −½‖c‖²: least squared distance. Chunked over candidates so memory stays
     ``chunk_size`` × the patches. Returns ``[h-2,w-2]`` indices into ``filters``."""
     height, width = region.shape[-2:]
     region = region.to(filters.dtype)
-    if penalty is None and (wanted is None or wanted.all()):  # every position: one convolution per chunk
-        rows = cols = None
+    whole = penalty is None and (wanted is None or wanted.every)
+    if whole:  # every position: one convolution per chunk
         scores_of = lambda chunk: F.conv2d(region, chunk)[0].flatten(1)  # [p,L]
     else:  # only the wanted positions (a free-form hole's bounding box is mostly known): one product per chunk
-        rows, cols = wanted.nonzero(as_tuple=True)
-        patches = gather_patches(region[0], rows, cols).flatten(1)  # [Q,C·9]
+        patches = gather_patches(region[0], wanted.rows, wanted.cols).flatten(1)  # [Q,C·9]
         scores_of = lambda chunk: (patches @ chunk.flatten(1).T).T  # [p,Q]
     best_score, best_index = None, None
     for start in range(0, filters.shape[0], chunk_size):
@@ -68,10 +54,10 @@ def nearest_patches(region: Tensor, filters: Tensor, chunk_size: int, bias: Tens
             better = score > best_score
             best_score = torch.where(better, score, best_score)
             best_index = torch.where(better, index + start, best_index)
-    if rows is None:
+    if whole:
         return best_index.view(height - 2, width - 2)
     field = torch.zeros(height - 2, width - 2, dtype=torch.long, device=region.device)
-    field[rows, cols] = best_index
+    field[wanted.rows, wanted.cols] = best_index
     return field
 
 
@@ -227,35 +213,34 @@ def overlap_weights(queries: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     return 1 / gather_patches(counts, rows, cols).flatten(1)
 
 
-# (region, its top-left cell in the level's feature grid, bank, the query positions [h-2,w-2] bool)
+# (region, its top-left cell in the level's feature grid, bank, the query positions of its [h-2,w-2] patches)
 #   → [h-2,w-2] candidate index
-Search = Callable[[Tensor, tuple[int, int], CandidateBank, Tensor], Tensor]
+Search = Callable[[Tensor, tuple[int, int], CandidateBank, Wanted], Tensor]
 
 
-def find_matches(features: Tensor, hole: Tensor, bank: CandidateBank | None, search: Search,
+def find_matches(features: Tensor, hole: Tensor | QueryPatches | None, bank: CandidateBank | None, search: Search,
                  overlap_average: bool = False, offset: tuple[int, int] = (0, 0)) -> Matches | None:
     """Nearest patch in ``bank`` of every 3×3 patch of ``features`` ``[1,C,h,w]`` that overlaps ``hole``
-    ``[1,1,h,w]`` (bool), found by ``search`` (patchmatch.py); ``offset``: the features' top-left cell
-    in the level's feature grid (a crop's). None when there is no query or no candidate."""
+    ``[1,1,h,w]`` (bool; or its ``QueryPatches``), found by ``search`` (patchmatch.py); ``offset``: the features'
+    top-left cell in the level's feature grid (a crop's). None when there is no query or no candidate."""
     if bank is None or min(features.shape[-2:]) < 3:
         return None
-    queries = patch_grid(hole)[0]
-    if not queries.any():
+    queries = QueryPatches.of(hole) if isinstance(hole, Tensor) else hole
+    if queries is None:
         return None
-    rows, cols = queries.nonzero(as_tuple=True)
+    rows, cols, wanted = queries.rows, queries.cols, queries.wanted
+    top, left, bottom, right = queries.box
     height, width = features.shape[-2:]
     with torch.no_grad():
-        top, left, bottom, right = (int(v) for v in (rows.min(), cols.min(), rows.max(), cols.max()))
         region = features.detach()[..., top : bottom + 3, left : right + 3]  # patches of every query position
-        wanted = queries[top : bottom + 1, left : right + 1]
-        match = search(region, (top + offset[0], left + offset[1]), bank, wanted)[rows - top, cols - left]  # [Q]
+        match = search(region, (top + offset[0], left + offset[1]), bank, wanted)[wanted.rows, wanted.cols]  # [Q]
         targets = bank.taps.index_select(0, match)  # [Q,9,C]
-        weights = overlap_weights(queries, rows, cols) if overlap_average else targets.new_ones(len(rows), 9)  # [Q,9]
+        weights = overlap_weights(queries.grid, rows, cols) if overlap_average else targets.new_ones(len(rows), 9)
 
         # Σ over the query patches covering each position of the region, of (w, w·T), tap by tap, channels last
         region_height, region_width = region.shape[-2:]
         sums = targets.new_zeros(region_height * region_width, 1 + targets.shape[-1])  # [h·w,1+C]
-        corners = (rows - top) * region_width + cols - left  # [Q]
+        corners = wanted.rows * region_width + wanted.cols  # [Q]
         for tap in range(9):
             tap_weights = weights[:, tap, None]  # [Q,1]
             sums.index_add_(0, corners + (tap // 3) * region_width + tap % 3,

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from neuralpatch.synthesis.energy import OPPONENT, to_opponent
+from neuralpatch.synthesis.energy import opponent_matrix, to_opponent
 
 
 class FillParameters:
@@ -31,7 +31,8 @@ class FillParameters:
             return self.tensors[0]
         luminance, chroma = self.tensors
         chroma = F.interpolate(chroma, self.size, mode="bilinear", align_corners=False)  # [1,2,h,w]
-        return torch.einsum("oc,nohw->nchw", OPPONENT.to(luminance), torch.cat([luminance, chroma], 1))
+        opponent = opponent_matrix(luminance.device, luminance.dtype)
+        return torch.einsum("oc,nohw->nchw", opponent, torch.cat([luminance, chroma], 1))
 
     def assign(self, image: Tensor) -> None:
         """The parameters that give ``image`` (its chroma area-averaged to the coarse grid)."""

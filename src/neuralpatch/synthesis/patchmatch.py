@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from neuralpatch.synthesis.matching import CandidateBank, Penalty, Search, gather_patches, nearest_patches
+from neuralpatch.synthesis.matching import CandidateBank, Penalty, Search, nearest_patches
+from neuralpatch.synthesis.patches import Wanted, gather_patches
 
 
 def distance_penalty(bank: CandidateBank, rows: Tensor, cols: Tensor, weight: float) -> Penalty:
@@ -39,11 +40,10 @@ class ExhaustiveSearch:
     def __init__(self, chunk_size: int = 1024, locality: float | None = None):
         self.chunk_size, self.locality = chunk_size, locality
 
-    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Tensor) -> Tensor:
+    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Wanted) -> Tensor:
         penalty = None
         if self.locality:
-            rows, cols = wanted.nonzero(as_tuple=True)
-            penalty = distance_penalty(bank, rows + origin[0], cols + origin[1], self.locality)
+            penalty = distance_penalty(bank, wanted.rows + origin[0], wanted.cols + origin[1], self.locality)
         return nearest_patches(bank.searched(region), bank.filters, self.chunk_size, bank.bias, wanted, penalty)
 
 
@@ -58,7 +58,7 @@ class PatchMatchSearch:
         self.iterations, self.first_iterations, self.samples, self.seed = iterations, first_iterations, samples, seed
         self.seed_candidates, self.chunk_size = seed_candidates, chunk_size
 
-    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Tensor) -> Tensor:
+    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Wanted) -> Tensor:
         """The field of every position of ``region`` (propagation needs them all, ``wanted`` or not)."""
         height, width = region.shape[-2] - 2, region.shape[-1] - 2  # query positions
         region = bank.searched(region)
@@ -120,8 +120,8 @@ class DiverseSearch:
         self.penalty, self.top, self.chunk_size, self.seed = penalty, top, chunk_size, seed
         self.locality = locality
 
-    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Tensor) -> Tensor:
-        rows, cols = wanted.nonzero(as_tuple=True)
+    def __call__(self, region: Tensor, origin: tuple[int, int], bank: CandidateBank, wanted: Wanted) -> Tensor:
+        rows, cols = wanted.rows, wanted.cols
         distance = distance_penalty(bank, rows + origin[0], cols + origin[1], self.locality) if self.locality else None
         queries = gather_patches(bank.searched(region)[0].float(), rows, cols).flatten(1)  # [Q,C·9]
         queries = (queries / queries.norm(dim=1, keepdim=True).clamp_min(1e-8)).to(bank.filters.dtype)
@@ -141,7 +141,7 @@ class DiverseSearch:
             candidates = index[query]
             chosen[query] = candidates[np.argmax(scores[query] - self.penalty * picks[candidates])]
             picks[chosen[query]] += 1
-        field = torch.zeros(wanted.shape, dtype=torch.long, device=region.device)
+        field = torch.zeros(wanted.map.shape, dtype=torch.long, device=region.device)
         field[rows, cols] = torch.from_numpy(chosen).to(region.device)
         return field
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from neuralpatch.synthesis.lbfgs import DeviceLBFGS
 from neuralpatch.synthesis.parametrization import FillParameters
 
 
@@ -77,9 +78,10 @@ class Schedule:
             return
         while spent() < budget:
             start, saved = spent(), fill.snapshot()
-            optimizer = torch.optim.LBFGS(fill.tensors, lr=self.lr, max_iter=budget - start, max_eval=budget - start,
-                                          history_size=self.history_size, line_search_fn=self.line_search,
-                                          tolerance_grad=0.0, tolerance_change=0.0)
+            lbfgs = DeviceLBFGS if fill.tensors[0].is_cuda else torch.optim.LBFGS
+            optimizer = lbfgs(fill.tensors, lr=self.lr, max_iter=budget - start, max_eval=budget - start,
+                              history_size=self.history_size, line_search_fn=self.line_search,
+                              tolerance_grad=0.0, tolerance_change=0.0)
             optimizer.step(closure)
             if not fill.finite():
                 fill.restore(saved)

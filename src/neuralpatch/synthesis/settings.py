@@ -44,6 +44,7 @@ SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
     "precision": ("synthesis.precision", lambda v: v in ("auto", "float32", "bfloat16"), "auto, float32 or bfloat16"),
     "match_dtype": ("synthesis.match_dtype", lambda v: v in ("auto", "float32", "bfloat16", "float16"),
                     "auto, float32, bfloat16 or float16"),
+    "cuda_graphs": ("synthesis.cuda_graphs", lambda v: isinstance(v, bool), "true or false"),
     "levels": ("pyramid.levels", lambda v: v >= 1, "≥ 1"),
     "max_pixels": ("pyramid.max_pixels", lambda v: v >= 64, "≥ 64"),
     "feather": ("pyramid.feather", lambda v: v >= 0, "≥ 0 px"),

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from neuralpatch.synthesis.energy import Level
+from neuralpatch.synthesis.energy import ENERGY_TERMS, Level
+from neuralpatch.synthesis.graphs import capture
 from neuralpatch.synthesis.holes import downsample, feather_weights, hole_width, hole_windows, resize
 from neuralpatch.synthesis.level_energy import LevelEnergy
 from neuralpatch.synthesis.parametrization import FillParameters
@@ -75,7 +76,8 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                  detail_penalty: float | None = 0.03, detail_gain: float | None = 2.0, detail_feather: int = 4,
                  detail_chroma: bool = True, detail_locality: float | None = 1.2,
                  detail_coarse_width: float | None = 128,
-                 chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", levels: int = 3,
+                 chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", cuda_graphs: bool = True,
+                 levels: int = 3,
                  max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0,
                  crop_to_hole: bool = True):
         super().__init__()
@@ -93,7 +95,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                                  history_size, line_search)
         self.candidate_stride, self.chunk_size, self.match_dtype = candidate_stride, chunk_size, match_dtype
         self.detail_candidate_stride = detail_candidate_stride
-        self.max_candidates, self.precision = max_candidates, precision
+        self.max_candidates, self.precision, self.cuda_graphs = max_candidates, precision, cuda_graphs
         self.matcher, self.match_distance, self.match_channels = matcher, match_distance, match_channels
         self.vote_from_level, self.vote_start = vote_from_level, vote_start
         self.vote_rounds, self.chroma_scale = vote_rounds, chroma_scale
@@ -180,12 +182,14 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                                                         self.schedule.budget(number, len(sizes)), progress)
             result = known.clone()  # every hole pixel lies in the crop
             result[..., top:bottom, left:right] = fill
+            detail_start = time.perf_counter()
             if number in detailed:  # the hole's own content never reaches the band
                 detail_level = self.detail_level(level, known, level_hole, result)
                 result[..., top:bottom, left:right] = self.transfer_detail(detail_level, fill, result)
             levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left],
                            "layers": list(level.layers), "alpha": alpha,
-                           "pixel_blur": pixel_blur, "seconds": time.perf_counter() - start, "evaluations": evaluations,
+                           "pixel_blur": pixel_blur, "seconds": time.perf_counter() - start,
+                           "detail_seconds": time.perf_counter() - detail_start, "evaluations": evaluations,
                            "peak_memory_mb": peak_memory_mb(image.device), **energies})
 
         fill = resize(result, (height, width)) if scale < 1 else result
@@ -200,25 +204,39 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
         fill = FillParameters(init, self.chroma_scale)
         known, mask = level.known, level.hole
         evaluations, last, matches, history = 0, {}, None, []
+        names = [f"energy_{term}" for term in ENERGY_TERMS] + ["energy"]
 
-        def closure() -> Tensor:
-            nonlocal evaluations, last, matches
-            for tensor in fill.tensors:
-                tensor.grad = None
+        def evaluate(reused: dict | None = None) -> tuple[Tensor, dict]:
+            """The energy's terms and total ``[5]`` and the matches used (``reused`` or found anew); backpropagated."""
             x = known * (1 - mask) + fill.image() * mask
-            rematch = matches is None or (self.rematch_every > 0 and evaluations % self.rematch_every == 0)
-            terms, matches = self.energies(x, level, None if rematch else matches)
+            terms, found = self.energies(x, level, reused)
             energy = (self.pixel_weight * terms["pixel"] + level.alpha * terms["texture"]
                       + self.beta * terms["tv"] + self.beta_chroma * terms["tv_chroma"])
             energy.backward()
+            return torch.stack([*(terms[term] for term in ENERGY_TERMS), energy]).detach(), found
+
+        graphed = None  # a CUDA graph when every evaluation matches anew and nothing in it reads the host
+        if self.cuda_graphs and known.is_cuda and self.rematch_every == 1 and level.vote_source is None \
+                and self.matcher == "exhaustive":
+            graphed = capture(lambda: evaluate()[0], fill.tensors)
+
+        def closure() -> Tensor:
+            nonlocal evaluations, last, matches
+            if graphed is not None:
+                values = graphed()
+            else:
+                for tensor in fill.tensors:
+                    tensor.grad = None
+                rematch = matches is None or (self.rematch_every > 0 and evaluations % self.rematch_every == 0)
+                values, matches = evaluate(None if rematch else matches)
             evaluations += 1
-            last = {f"energy_{k}": float(v.detach()) for k, v in terms.items()} | {"energy": float(energy.detach())}
+            last = dict(zip(names, values.tolist()))  # one read from the device per evaluation
             history.append(last["energy"])
             if progress is not None:
                 progress(number, min(evaluations, budget), budget)
             if self.schedule.stopped_falling(history):
                 raise EnergyFlat
-            return energy
+            return values[-1]
 
         voting = level.vote_source is not None
         rounds = self.vote_rounds if voting else 1  # EM: vote (E), then optimize the energy towards it (M)
