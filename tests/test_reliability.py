@@ -121,7 +121,8 @@ def test_masks_drawn_as_users_draw_them(tmp_path, kind):
 
 # Row 6: nonsense settings are refused at start-up, naming the key, by every script.
 @pytest.mark.parametrize("setting", ["synthesis.iterations=-1", "synthesis.alpha=-1", "pyramid.levels=0",
-                                     "pyramid.max_pixels=0", "synthesis.optimizer=sgd", "synthesis.alpha=abc"])
+                                     "pyramid.max_pixels=0", "synthesis.optimizer=sgd", "synthesis.alpha=abc",
+                                     "synthesis.cuda_graphs=sometimes"])
 def test_nonsense_settings_are_refused_by_every_script(tmp_path, compose_config, setting):
     key = setting.split("=")[0]
     with pytest.raises(InputError, match=f"{key} must be"):
