@@ -178,7 +178,7 @@ def main() -> None:
     settings = {**yaml.safe_load((CONF / "synthesis" / "default.yaml").read_text()),
                 **yaml.safe_load((CONF / "pyramid" / "default.yaml").read_text())}
     pyramid_keys = set(yaml.safe_load((CONF / "pyramid" / "default.yaml").read_text()))
-    prior, preset = default_prior(), {}
+    prior = default_prior()
     if args.preset:
         preset = yaml.safe_load((CONF / "synthesis" / f"{args.preset}.yaml").read_text())
         settings |= preset.get("synthesis", {}) | preset.get("pyramid", {})
@@ -191,7 +191,6 @@ def main() -> None:
     layers = ["relu3_1", "relu4_1"]
     content = [settings["content_layer"]] if settings.get("content_layer") else []
     network = build_texture_network(args.texture, layers + content).to(device)
-    graphed = device.type == "cuda" and settings.get("cuda_graphs", True)  # the shares inside a graph are not seen
     machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
                else f"{platform.machine()} CPU, {torch.backends.cpu.get_cpu_capability()} kernels")
     table = Table(title=f"neural patch synthesis{' (' + args.preset + ')' if args.preset else ''}, "
@@ -237,6 +236,7 @@ def main() -> None:
                 precision = "bfloat16" if synthesizer.bfloat16(device) else "float32"
                 process = processes.get((mask, dtype), {"wall": float("nan"), "start-up": float("nan"), "peak": peak})
                 peak = process["peak"]
+                graphed = synthesizer.captures(device)  # the shares inside a graph are not seen
                 table.add_row(f"{width}×{height}", side, f"{precision} / {str(synthesizer.matching_dtype(device))[6:]}",
                               f"{process['wall']:.1f}", f"{process['start-up']:.1f}", f"{seconds:.2f}",
                               *(["in graph"] * 4 if graphed else

@@ -84,3 +84,13 @@ def test_levels_that_match_once_are_not_captured(monkeypatch):
     network = build_texture_network("random", ["relu3_1"]).cuda()
     image, hole = photo_and_hole(64)
     Synthesizer(network, iterations=3, levels=1, rematch_every=0, window_context=None)(image, hole, MeanPrior())
+
+
+def test_which_settings_replay_a_graph():
+    """The default on a CUDA device; never on a CPU, nor where matches are reused or PatchMatch searches."""
+    network = build_texture_network("random", ["relu3_1"])
+    gpu, cpu = torch.device("cuda"), torch.device("cpu")
+    assert Synthesizer(network).captures(gpu) and not Synthesizer(network).captures(cpu)
+    assert not Synthesizer(network, cuda_graphs=False).captures(gpu)
+    assert not Synthesizer(network, rematch_every=0).captures(gpu)
+    assert not Synthesizer(network, matcher="patchmatch").captures(gpu)

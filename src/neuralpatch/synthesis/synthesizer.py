@@ -116,6 +116,12 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
         self.levels, self.max_pixels, self.feather, self.window_context = levels, max_pixels, feather, window_context
         self.crop_to_hole = crop_to_hole
 
+    def captures(self, device: torch.device) -> bool:
+        """Whether a level's evaluations on ``device`` replay a CUDA graph (``cuda_graphs``): not where matches are
+        reused between evaluations (``rematch_every`` ≠ 1) or found with PatchMatch's host-side random state, nor
+        at a level that votes."""
+        return self.cuda_graphs and device.type == "cuda" and self.rematch_every == 1 and self.matcher == "exhaustive"
+
     def level_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         """Coarsest first; each level doubles the previous one and the last is (height, width); levels under
         MIN_SIDE are skipped, so a small photo or window has fewer levels."""
@@ -215,10 +221,8 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
             energy.backward()
             return torch.stack([*(terms[term] for term in ENERGY_TERMS), energy]).detach(), found
 
-        graphed = None  # a CUDA graph when every evaluation matches anew and nothing in it reads the host
-        if self.cuda_graphs and known.is_cuda and self.rematch_every == 1 and level.vote_source is None \
-                and self.matcher == "exhaustive":
-            graphed = capture(lambda: evaluate()[0], fill.tensors)
+        graphed = capture(lambda: evaluate()[0], fill.tensors) \
+            if self.captures(known.device) and level.vote_source is None else None
 
         def closure() -> Tensor:
             nonlocal evaluations, last, matches
