@@ -22,16 +22,19 @@ class CapturedEvaluation:
     output: the same tensor at every call (read it before the next), the gradients in the same ``.grad`` tensors."""
 
     def __init__(self, evaluate: Callable[[], Tensor], tensors: list[Tensor]):
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # what is done once (cuBLAS / cuDNN set-up, the level's queries) before
-            self._clear(tensors)
-            evaluate()
-        torch.cuda.current_stream().wait_stream(side)
-        self._clear(tensors)  # the capture allocates the gradients its replays write
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.output = evaluate()
+        self.device = tensors[0].device  # cuda:N, whichever device is current (serve.py's fills run in threads)
+        with torch.cuda.device(self.device):
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):  # what is done once (cuBLAS / cuDNN set-up, the level's queries) before
+                self._clear(tensors)
+                evaluate()
+            torch.cuda.current_stream().wait_stream(side)
+            self._clear(tensors)  # the capture allocates the gradients its replays write
+            self.graph = torch.cuda.CUDAGraph()
+            # thread_local: another thread's fill on another GPU (serve.py devices=N) may allocate meanwhile
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+                self.output = evaluate()
 
     @staticmethod
     def _clear(tensors: list[Tensor]) -> None:
@@ -39,7 +42,8 @@ class CapturedEvaluation:
             tensor.grad = None
 
     def __call__(self) -> Tensor:
-        self.graph.replay()
+        with torch.cuda.device(self.device):
+            self.graph.replay()
         return self.output
 
 
