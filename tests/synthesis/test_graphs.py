@@ -1,4 +1,5 @@
-"""The CUDA-graph evaluation (synthesis.cuda_graphs) fills as the eager one does. Needs a GPU: skipped without."""
+"""The CUDA-graph evaluation (synthesis.cuda_graphs) fills as the eager one does (those tests need a GPU and are
+skipped without one), and which settings replay a graph."""
 
 import logging
 
