@@ -11,8 +11,9 @@ with AVX-512, ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` in the enviro
 oneDNN's kernels to AVX2, the instructions of most laptops (the title names the kernels' instruction set).
 Each case is a shipped photo resized to WxH (a square side alone: WxW) with a centred square hole of the given
 side (or ``thick`` / ``medium``: the seeded free-form strokes of masks=irregular, e.g. ``512:thick``; or ``demo``:
-what a bare ``python inpaint.py`` fills), inpainted with the default settings (``conf/synthesis/default.yaml``, ``conf/pyramid/default.yaml``,
-softened Telea prior) unless overridden (``--preset paper``: the paper's schedule and prior). Shares of the
+what a bare ``python inpaint.py`` fills), inpainted with the settings and prior that ``inpaint.py`` composes from
+``conf/inpaint.yaml`` (the default; ``--preset paper``: the paper's schedule and prior; ``--set``: overrides of
+``synthesis``/``pyramid`` keys), in this process and in the ``inpaint.py`` processes alike. Shares of the
 synthesis time: the texture network's forward and backward passes, nearest-neighbour matching, and the rest
 (L-BFGS, line search, energy arithmetic, prior, windows); "in graph" on a GPU with ``cuda_graphs``, whose replays
 run the first three as one launch.
@@ -41,12 +42,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from neuralpatch.api import default_prior
 from neuralpatch.files import from_uint8, read_mask, read_photo, save_png, to_uint8
+from neuralpatch.runs import instantiate_checked, register_resolvers
 from neuralpatch.synthesis.inpaint_files import demo_inputs
 from neuralpatch.synthesis import level_energy
 from neuralpatch.synthesis.synthesizer import Synthesizer, peak_memory_mb
@@ -149,14 +151,11 @@ def inpaint_process(photo: Path, mask: Path, output: Path, overrides: list[str])
             "peak": max(level["peak_memory_mb"] for level in record["levels"])}
 
 
-def preset_prior(preset: dict):
-    """The prior a preset's ``override /prior: NAME`` names (conf/prior/NAME.yaml), or None."""
-    from hydra.utils import instantiate
-
-    for entry in preset.get("defaults", []):
-        if isinstance(entry, dict) and "override /prior" in entry:
-            return instantiate(yaml.safe_load((CONF / "prior" / f"{entry['override /prior']}.yaml").read_text()))
-    return None
+def composed_config(overrides: list[str]) -> DictConfig:
+    """``conf/inpaint.yaml`` with ``overrides``, composed by Hydra as ``inpaint.py`` composes it."""
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("inpaint", overrides=overrides)
 
 
 def main() -> None:
@@ -175,27 +174,20 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    settings = {**yaml.safe_load((CONF / "synthesis" / "default.yaml").read_text()),
-                **yaml.safe_load((CONF / "pyramid" / "default.yaml").read_text())}
-    pyramid_keys = set(yaml.safe_load((CONF / "pyramid" / "default.yaml").read_text()))
-    prior = default_prior()
-    if args.preset:
-        preset = yaml.safe_load((CONF / "synthesis" / f"{args.preset}.yaml").read_text())
-        settings |= preset.get("synthesis", {}) | preset.get("pyramid", {})
-        prior = preset_prior(preset) or prior
-    overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
-    settings |= overrides
+    pyramid_keys = set(composed_config([]).pyramid)
     process_overrides = ([f"synthesis={args.preset}"] if args.preset else []) + [
-        f"{'pyramid' if key in pyramid_keys else 'synthesis'}.{item}" for key, item in zip(overrides, args.set)] + [
+        f"{'pyramid' if item.split('=')[0] in pyramid_keys else 'synthesis'}.{item}" for item in args.set] + [
         f"texture.name={args.texture}", f"device={args.device}"]
-    layers = ["relu3_1", "relu4_1"]
-    content = [settings["content_layer"]] if settings.get("content_layer") else []
+    cfg = composed_config(process_overrides)  # what the inpaint.py processes run
+    settings = {**OmegaConf.to_container(cfg.synthesis), **OmegaConf.to_container(cfg.pyramid)}
+    prior, layers = instantiate_checked(cfg.prior), list(cfg.texture.layers)
+    content = [settings["content_layer"]] if settings["content_layer"] not in (None, *layers) else []
     network = build_texture_network(args.texture, layers + content).to(device)
     machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
                else f"{platform.machine()} CPU, {torch.backends.cpu.get_cpu_capability()} kernels")
     table = Table(title=f"neural patch synthesis{' (' + args.preset + ')' if args.preset else ''}, "
                         f"{settings['levels']} levels × {settings['iterations']} evaluations, "
-                        f"relu3_1+relu4_1 of {network.name}; {machine}, {torch.get_num_threads()} threads, "
+                        f"{'+'.join(layers)} of {network.name}; {machine}, {torch.get_num_threads()} threads, "
                         f"torch {torch.__version__}" + (f"; {' '.join(args.set)}" if args.set else ""))
     for column in ("photo", "hole", "network / match dtype", "inpaint.py s", "start-up s", "synthesis s", "forward",
                    "backward", "matching", "rest", "I/O s", "peak MB", "floor s", "× floor"):
