@@ -65,4 +65,6 @@ class QueryPatches:
         if len(rows) == 0:
             return None
         top, left, bottom, right = (int(v) for v in (rows.min(), cols.min(), rows.max(), cols.max()))
-        return cls(grid, rows, cols, (top, left, bottom, right), Wanted.of(grid[top : bottom + 1, left : right + 1]))
+        box = grid[top : bottom + 1, left : right + 1]  # the same positions, row-major as grid's: no second search
+        wanted = Wanted(box, rows - top, cols - left, len(rows) == box.numel())
+        return cls(grid, rows, cols, (top, left, bottom, right), wanted)

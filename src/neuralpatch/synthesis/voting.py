@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from neuralpatch.synthesis.energy import OPPONENT, gaussian_blur, to_opponent
+from neuralpatch.synthesis.energy import gaussian_blur, opponent_matrix, to_opponent
 from neuralpatch.synthesis.holes import dilate
 from neuralpatch.synthesis.matching import Matches
 
@@ -108,7 +108,8 @@ def transfer_detail(fill: Tensor, band: Tensor, weights: Tensor, hole: Tensor, s
     ``fine_band`` axes). The fill's own fine band (the texture term's grain) gives way to the photo's real patches'."""
     axes = band.shape[1]
     change = torch.where((weights > 0) & hole.bool(), band - fine_band(fill, sigma, axes == 3), torch.zeros_like(band))
-    return fill + torch.einsum("oc,nohw->nchw", OPPONENT[:axes].to(fill), change)  # back along the opponent axes
+    opponent = opponent_matrix(fill.device, fill.dtype)[:axes]
+    return fill + torch.einsum("oc,nohw->nchw", opponent, change)  # back along the opponent axes
 
 
 def surrounding_energy(band: Tensor, hole: Tensor, distance: int) -> Tensor:
