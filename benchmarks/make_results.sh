@@ -27,8 +27,8 @@ compare() {  # name, methods, preset images (0 = none), evaluate.py arguments...
   cp "$dir/ablation.md" "$out/$name.md"
   cp "$dir/0/grid.png" "$out/$name.png"
 }
-all="[nps,nps_telea,nps_mean,nps_navier_stokes,nps_patchmatch,telea,navier_stokes,patchmatch]"
-baselines="[nps,telea,navier_stokes,patchmatch]"
+all="[nps,nps_softened_telea,nps_telea,nps_mean,nps_navier_stokes,nps_patchmatch,telea,navier_stokes,patchmatch]"
+baselines="[nps,nps_softened_telea,telea,navier_stokes,patchmatch]"  # and the previous default
 compare centre_256 "$all" "${PRESET_IMAGES:-3}" eval.image_size=256 masks=center
 compare freeform_256 "$all" "${PRESET_IMAGES:-3}" eval.image_size=256 masks=irregular
 large=$([ "${PRIORS_512:-0}" = 1 ] && echo "$all" || echo "$baselines")

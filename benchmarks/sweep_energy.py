@@ -68,7 +68,7 @@ def main() -> None:
     for text in args.settings:
         setting = json.loads(text)
         options = dict(setting)
-        prior_name = options.pop("prior", "softened_telea")  # the default's
+        prior_name = options.pop("prior", "softened_lines")  # the default's
         prior = instantiate(yaml.safe_load((CONF / "prior" / f"{prior_name}.yaml").read_text()))
         only = options.pop("only", False)
         pyramid = {k: options.pop(k) for k in ("levels", "max_pixels", "feather") if k in options}

@@ -61,7 +61,8 @@ def test_api_defaults_are_the_configs_defaults():
     signature = inspect.signature(Synthesizer.__init__).parameters
     for key, value in {**cfg.synthesis, **cfg.pyramid}.items():
         assert signature[key].default == value, key
-    configured, default = instantiate(cfg.prior), default_prior()
-    assert type(configured) is type(default) and configured.spread == default.spread
-    assert vars(configured.prior) == vars(default.prior)  # the same OpenCV algorithm and radius
+    def settings(prior):  # a prior's class and settings, its inner priors' too
+        return type(prior), {k: settings(v) if hasattr(v, "name") else v for k, v in vars(prior).items()}
+
+    assert settings(instantiate(cfg.prior)) == settings(default_prior())
     assert {k: cfg.texture[k] for k in DEFAULT_TEXTURE} == DEFAULT_TEXTURE

@@ -101,8 +101,10 @@ def test_synthesis_groups_compose_and_build(compose_config, config, group):
 
 
 def test_prior_options_compose_and_the_content_prior_needs_its_checkpoint(compose_config):
-    assert options("prior") == ["content", "harmonic", "mean", "navier_stokes", "patchmatch", "softened_telea", "telea"]
-    for option in ("harmonic", "mean", "navier_stokes", "patchmatch", "softened_telea", "telea"):
+    assert options("prior") == ["content", "harmonic", "lines", "mean", "navier_stokes", "patchmatch", "softened_lines",
+                                "softened_telea", "telea"]
+    for option in ("harmonic", "lines", "mean", "navier_stokes", "patchmatch", "softened_lines", "softened_telea",
+                   "telea"):
         assert callable(instantiate(compose_config("inpaint", [f"prior={option}"]).prior))
     with pytest.raises(Exception, match="needs a content network"):
         instantiate(compose_config("inpaint", ["prior=content"]).prior)

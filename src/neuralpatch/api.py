@@ -16,7 +16,7 @@ from PIL import Image
 from torch import Tensor
 
 from neuralpatch.files import InputError, from_uint8, mask_from_image, resolve_device, to_8bit, to_uint8
-from neuralpatch.synthesis.priors import OpenCVPrior, SoftenedPrior
+from neuralpatch.synthesis.priors import LinesPrior, OpenCVPrior, SoftenedPrior
 from neuralpatch.synthesis.synthesizer import Prior, Synthesizer
 from neuralpatch.synthesis.texture import build_texture_network
 
@@ -24,8 +24,9 @@ DEFAULT_TEXTURE = {"name": "vgg19", "layers": ["relu3_1", "relu4_1"]}
 
 
 def default_prior() -> SoftenedPrior:
-    """The default prior (``conf/prior/softened_telea.yaml``): Telea's fill, softened towards the hole's middle."""
-    return SoftenedPrior(OpenCVPrior("telea"))
+    """The default prior (``conf/prior/softened_lines.yaml``): straight lines whose ends agree continued across the
+    hole, Telea's fill elsewhere, softened towards the hole's middle."""
+    return SoftenedPrior(LinesPrior(fallback=OpenCVPrior("telea")))
 
 
 @lru_cache(maxsize=4)

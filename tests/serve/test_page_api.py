@@ -157,7 +157,7 @@ def test_serve_py_prints_its_address_serves_the_page_and_stops_on_ctrl_c(tmp_pat
             except urllib.error.URLError:
                 assert time.monotonic() < deadline, "serve.py never answered"
                 time.sleep(0.1)
-        assert options["prior"] == "softened_telea" and "paper" in options["presets"] and "content" not in options["priors"]
+        assert options["prior"] == "softened_lines" and "paper" in options["presets"] and "content" not in options["priors"]
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -8,8 +10,8 @@ from neuralpatch.files import from_uint8
 from neuralpatch.metrics.perceptual import Lite0Distance
 from neuralpatch.synthesis.energy import gaussian_blur as blur
 from neuralpatch.synthesis.holes import depth, downsample
-from neuralpatch.synthesis.priors import (HarmonicPrior, MeanPrior, OpenCVPrior, PatchMatchPrior, SoftenedPrior,
-                                         variable_blur)
+from neuralpatch.synthesis.priors import (HarmonicPrior, LinesPrior, MeanPrior, OpenCVPrior, PatchMatchPrior,
+                                         SoftenedPrior, variable_blur)
 from neuralpatch.synthesis.synthesizer import Synthesizer
 from neuralpatch.synthesis.texture import random_vgg19
 from neuralpatch.training.data import samples_dir
@@ -23,7 +25,7 @@ def tiny_generator():
 
 
 PRIORS = {"mean": MeanPrior, "harmonic": HarmonicPrior, "telea": OpenCVPrior, "navier_stokes": lambda: OpenCVPrior("navier_stokes"),
-          "softened_telea": lambda: SoftenedPrior(OpenCVPrior()), "patchmatch": PatchMatchPrior,
+          "softened_telea": lambda: SoftenedPrior(OpenCVPrior()), "patchmatch": PatchMatchPrior, "lines": LinesPrior,
           "content": lambda: ContentPrior(tiny_generator())}
 
 
@@ -50,7 +52,7 @@ def test_each_prior_fills_only_the_hole_within_range(name):
 
 def test_diffusion_priors_continue_a_smooth_gradient_better_than_the_mean():
     image, hole = photo_and_hole()
-    diffusions = ("harmonic", "telea", "navier_stokes", "softened_telea")
+    diffusions = ("harmonic", "telea", "navier_stokes", "softened_telea", "lines")
     errors = {name: float((PRIORS[name]()(image, hole) - image).abs()[hole.expand_as(image)].mean())
               for name in ("mean", *diffusions)}
     assert all(errors[name] < errors["mean"] / 3 for name in diffusions), errors
@@ -90,6 +92,80 @@ def test_the_softened_prior_keeps_telea_at_the_border_and_softens_its_wedges_in_
     assert torch.equal(SoftenedPrior(OpenCVPrior(), spread=0)(image, hole), telea)
     with pytest.raises(ValueError, match="prior.spread must be ≥ 0"):
         SoftenedPrior(OpenCVPrior(), spread=-1)
+
+
+def horizon(size=96):
+    """Sky over ground with a 3-px light rail across: horizontal structures a square hole cuts."""
+    image = torch.empty(1, 3, size, size)
+    image[..., : size // 2, :] = torch.tensor([0.3, 0.4, 0.7])[:, None, None]
+    image[..., size // 2 :, :] = torch.tensor([0.3, 0.5, 0.2])[:, None, None]
+    image[..., 60:63, :] = torch.tensor([0.8, 0.8, 0.8])[:, None, None]
+    hole = torch.zeros(1, 1, size, size, dtype=torch.bool)
+    hole[..., 24:72, 24:72] = True
+    return image, hole
+
+
+def test_the_lines_prior_continues_a_horizon_and_a_rail_across_the_hole():
+    """Each row's two ends agree (sky, ground, rail), each column's do not: the rows carry the fill, so the rail
+    runs on through the hole's middle and the horizon stays a line; Telea carries the border's colours in as
+    wedges. (Near the hole's sides the diagonals through the rail, ground at both ends and nearer, win.) Alone
+    and, as configured, with Telea's fill where no line agrees."""
+    image, hole = horizon()
+    telea = OpenCVPrior()(image, hole)
+    inside = hole.expand_as(image)
+
+    def errors(fill):  # mean in the hole, mean on the rail's middle, largest about the horizon (row 48)
+        return (float((fill - image).abs()[inside].mean()), float((fill - image)[..., 60:63, 36:60].abs().mean()),
+                float((fill - image)[..., 44:53, 24:72].abs().max()))
+
+    assert all(error > bound for error, bound in zip(errors(telea), (0.04, 0.4, 0.25)))
+    for prior in (LinesPrior(), LinesPrior(fallback=OpenCVPrior())):
+        assert all(error < bound for error, bound in zip(errors(prior(image, hole)), (0.025, 0.15, 0.07)))
+    y, x = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
+    ramp = torch.stack([0.2 + 0.6 * x, 0.8 - 0.5 * y, 0.3 + 0.3 * x + 0.2 * y])[None]  # every line interpolates it
+    assert float((LinesPrior()(ramp, hole) - ramp).abs()[inside].max()) < 0.01
+
+
+def test_the_lines_prior_with_one_or_no_end():
+    """A band across the whole photo: its columns have two ends, its rows none (the band's pixels are not the
+    mean colour then); a hole at the photo's corner: lines with one end; a hole that is the whole photo: the mean."""
+    image, _ = horizon()
+    band = torch.zeros(1, 1, 96, 96, dtype=torch.bool)
+    band[..., 40:50, :] = True
+    fill = LinesPrior()(image, band)
+    column = image[..., 39, :] * (1 - 0.5) + image[..., 50, :] * 0.5
+    assert torch.allclose(fill[..., 44:46, 10:86].mean(-2), column[..., 10:86], atol=0.05)
+    corner = torch.zeros_like(band)
+    corner[..., :30, :30] = True
+    fill = LinesPrior()(image, corner)
+    assert torch.isfinite(fill).all() and torch.allclose(fill[..., :30, :30], image[..., :30, :30], atol=0.02)
+    everything = torch.ones_like(band)
+    assert torch.equal(LinesPrior()(image, everything), MeanPrior()(image, everything))
+    for key in ("tolerance", "floor", "reach"):
+        with pytest.raises(ValueError, match=f"prior.{key} must be a finite number > 0"):
+            LinesPrior(**{key: 0})
+
+
+def test_a_lines_end_is_the_mean_of_reach_known_pixels_along_it_and_the_fallback_takes_the_floor():
+    """One column: known 0.9, 0.1, 0.2, 0.3, 0.4 | hole × 5 | known 0.5 × 4. With reach 4 the upper end is 0.25
+    (0.9 lies beyond the reach), the lower 0.5; each cell interpolates them by its distances and weighs them by
+    their agreement over d₁·d₂. With no line agreeing (a tolerance ≪ the photo's differences) the fill is the
+    fallback's."""
+    values = torch.tensor([0.9, 0.1, 0.2, 0.3, 0.4, 0, 0, 0, 0, 0, 0.5, 0.5, 0.5, 0.5], dtype=torch.float64)
+    inside = torch.zeros(14, 1, dtype=torch.bool)
+    inside[5:10] = True
+    line, agreeing, floor = LinesPrior(tolerance=0.1, floor=0.1, reach=4)._along(
+        values[None, :, None].expand(3, -1, -1), inside, torch.ones_like(inside))
+    near, far = torch.arange(1, 6, dtype=torch.float64), torch.arange(5, 0, -1, dtype=torch.float64)
+    assert torch.allclose(line[:, 5:10, 0], (0.25 * far + 0.5 * near) / 6)
+    assert torch.allclose(agreeing[5:10, 0], math.exp(-0.25**2 / 0.1**2) / (near * far))
+    assert torch.allclose(floor[5:10, 0], 0.1 / (near * far)) and not agreeing[inside.logical_not()].any()
+    image, hole = photo_and_hole()
+    noise = torch.rand_like(image)
+    telea = OpenCVPrior()(noise, hole)
+    for prior in (LinesPrior(tolerance=1e-6, fallback=OpenCVPrior()), LinesPrior(floor=1e6, fallback=OpenCVPrior())):
+        assert torch.allclose(prior(noise, hole), telea, atol=1e-5)
+    assert not torch.allclose(LinesPrior(fallback=OpenCVPrior())(noise, hole), telea, atol=1e-2)
 
 
 def test_variable_blur_is_the_gaussian_blur_of_each_pixels_sigma():

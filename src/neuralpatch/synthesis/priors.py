@@ -7,6 +7,7 @@ The content network's prior lives with that network, in ``neuralpatch.training.p
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,7 @@ from torch import Tensor
 
 from neuralpatch.files import from_uint8, to_uint8
 from neuralpatch.synthesis.energy import gaussian_blur
-from neuralpatch.synthesis.holes import composite, depth
+from neuralpatch.synthesis.holes import composite, crop_box, depth
 
 if TYPE_CHECKING:
     from neuralpatch.synthesis.synthesizer import Prior
@@ -137,3 +138,101 @@ class PatchMatchPrior:
         mask = hole[0, 0].bool().cpu().numpy()
         result = self.inpaint(to_uint8(image), mask, patch_size=self.patch_size, seed=self.seed)
         return composite(from_uint8(result, image.device), image, hole.float())
+
+
+class LinesPrior:
+    """Straight lines across the hole: each hole pixel interpolates, along the horizontal, the vertical and both
+    diagonals through it, between the known colours where that line enters and leaves the hole, and the four are
+    mixed with weights that favour the line whose two ends agree in colour (a horizon, a rail, a wall's edge that
+    crosses the hole) and whose ends are near: (exp(−Δ / tolerance²) + floor) / (d₁·d₂), Δ the ends' mean
+    squared colour difference, d₁, d₂ the distances to them. A line that leaves the photo before the hole ends
+    has one end: its colour, with the weight of ``floor`` alone. With a ``fallback`` prior, the ``floor`` share of
+    every line's weight goes to the fallback's fill instead of the line's own colours: where no line agrees, the
+    fill is the fallback's. An end's colour is the mean of the ``reach`` known pixels beyond it on its line, not
+    one noisy pixel, and no structure the line runs along is blurred."""
+
+    name = "lines"
+    DIRECTIONS = ("vertical", "horizontal", "diagonal", "antidiagonal")
+
+    def __init__(self, tolerance: float = 0.1, floor: float = 0.1, reach: int = 4, fallback: Prior | None = None):
+        for key, value in (("tolerance", tolerance), ("floor", floor), ("reach", reach)):
+            if not value > 0 or not math.isfinite(value):
+                raise ValueError(f"prior.{key} must be a finite number > 0, got {value}")
+        self.tolerance, self.floor, self.reach, self.fallback = tolerance, floor, int(reach), fallback
+
+    def __call__(self, image: Tensor, hole: Tensor) -> Tensor:
+        hole = hole.float()
+        top, bottom, left, right = crop_box(hole, self.reach, 1)  # the hole's box, the ends' pixels around it
+        colours = image[0, :, top:bottom, left:right].double()  # [3,h,w]
+        inside = hole[0, 0, top:bottom, left:right].bool()  # [h,w]
+        fill = (self.fallback or MeanPrior())(image, hole)  # where no line through a hole pixel leaves the hole
+        box = fill[0, :, top:bottom, left:right].double()  # [3,h,w]
+        total, weights, floors = torch.zeros_like(colours), torch.zeros_like(colours[0]), torch.zeros_like(colours[0])
+        for direction in self.DIRECTIONS:
+            line, agreeing, floor = (_unsheared(a, direction, inside.shape) for a in self._along(
+                *(_sheared(a, direction) for a in (colours, inside, torch.ones_like(inside)))))
+            share = 0.5 if "diagonal" in direction else 1  # d₁·d₂ in px: a diagonal step is √2 px
+            weight = share * (agreeing if self.fallback else agreeing + floor)
+            total, weights, floors = total + line * weight, weights + weight, floors + share * floor
+        if self.fallback:
+            total, weights = total + box * floors, weights + floors
+        fill[0, :, top:bottom, left:right] = torch.where(weights > 0, total / weights.clamp_min(1e-30), box).to(fill)
+        return composite(fill, image, hole)
+
+    def _along(self, colours: Tensor, inside: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Along dimension 0 of ``[3,n,m]`` colours and ``[n,m]`` hole / photo masks: each hole cell's
+        interpolated colour ``[3,n,m]`` and the two parts of its weight ``[n,m]``: the ends' agreement's and the
+        floor's (0 outside the hole)."""
+        n = inside.shape[0]
+        known = valid & ~inside
+        index = torch.arange(n, device=inside.device)[:, None].expand_as(inside)  # [n,m]
+        stops = known | ~valid
+        before = torch.where(stops, index, -1).cummax(0).values  # the last stop at or above each cell
+        after = torch.where(stops, index, n).flip(0).cummin(0).values.flip(0)  # the first at or below
+        has_before = (before >= 0) & known.gather(0, before.clamp(0, n - 1))
+        has_after = (after < n) & known.gather(0, after.clamp(0, n - 1))
+        sums = F.pad((colours * known).cumsum(1), (0, 0, 1, 0))  # [3,n+1,m]: of the known cells above each row
+        counts = F.pad(known.double().cumsum(0), (0, 0, 1, 0))  # [n+1,m]
+
+        def mean(first: Tensor, last: Tensor) -> Tensor:  # of the known cells first…last−1 of each column: [3,n,m]
+            first, last = first.clamp(0, n), last.clamp(0, n)
+            total = sums.gather(1, last.expand_as(colours)) - sums.gather(1, first.expand_as(colours))
+            return total / (counts.gather(0, last) - counts.gather(0, first)).clamp_min(1)
+
+        above, below = mean(before + 1 - self.reach, before + 1), mean(after, after + self.reach)
+        near, far = (index - before).double(), (after - index).double()  # [n,m]
+        both = has_before & has_after
+        line = torch.where(both, (above * far + below * near) / (near + far).clamp_min(1),
+                           torch.where(has_before, above, below))
+        agreement = torch.exp(-(above - below).pow(2).mean(0) / self.tolerance**2)
+        spread = torch.where(both, near * far, torch.where(has_before, near, far).pow(2)).clamp_min(1)
+        counted = inside & (has_before | has_after)
+        return line, torch.where(counted & both, agreement / spread, 0), torch.where(counted, self.floor / spread, 0)
+
+
+def _sheared(tensor: Tensor, direction: str) -> Tensor:
+    """``tensor`` ``[...,h,w]`` laid out so that ``direction``'s lines are its columns (dimension −2 runs along
+    them): diagonals sheared into an ``[...,h,w+h−1]`` tensor padded with zeros."""
+    if direction == "vertical":
+        return tensor
+    if direction == "horizontal":
+        return tensor.transpose(-1, -2)
+    h, w = tensor.shape[-2:]
+    rows, cols = _shear_indices(h, w, direction, tensor.device)
+    out = tensor.new_zeros((*tensor.shape[:-2], h, w + h - 1))
+    out[..., rows, cols] = tensor
+    return out
+
+
+def _unsheared(tensor: Tensor, direction: str, shape: torch.Size) -> Tensor:
+    """The inverse of ``_sheared`` back to ``[...,h,w]``."""
+    if direction in ("vertical", "horizontal"):
+        return _sheared(tensor, direction)
+    rows, cols = _shear_indices(*shape, direction, tensor.device)
+    return tensor[..., rows, cols]
+
+
+def _shear_indices(h: int, w: int, direction: str, device: torch.device) -> tuple[Tensor, Tensor]:
+    """(rows ``[h,1]``, columns ``[h,w]``) of each pixel in the sheared layout of ``direction``'s diagonals."""
+    rows, cols = torch.arange(h, device=device)[:, None], torch.arange(w, device=device)[None, :]
+    return rows, (cols - rows + h - 1 if direction == "diagonal" else cols + rows)
