@@ -38,6 +38,12 @@ def photo_and_hole(size=(48, 64)):
     return image, hole
 
 
+def linear_ramp() -> torch.Tensor:
+    """``[1,3,96,96]``: each channel linear in x and y."""
+    y, x = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
+    return torch.stack([0.2 + 0.6 * x, 0.8 - 0.5 * y, 0.3 + 0.3 * x + 0.2 * y])[None]
+
+
 @pytest.mark.parametrize("name", list(PRIORS))
 def test_each_prior_fills_only_the_hole_within_range(name):
     image, hole = photo_and_hole()
@@ -61,8 +67,7 @@ def test_diffusion_priors_continue_a_smooth_gradient_better_than_the_mean():
 def test_the_harmonic_prior_fills_a_linear_ramp_exactly_where_telea_draws_wedges():
     """A linear ramp solves Laplace's equation, so the membrane over the hole is the ramp itself; Telea's fast
     marching meets itself along the hole's diagonals."""
-    y, x = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
-    image = torch.stack([0.2 + 0.6 * x, 0.8 - 0.5 * y, 0.3 + 0.3 * x + 0.2 * y])[None]  # [1,3,96,96]
+    image = linear_ramp()
     hole = torch.zeros(1, 1, 96, 96, dtype=torch.bool)
     hole[..., 24:72, 30:78] = True
     inside = hole.expand_as(image)
@@ -75,8 +80,7 @@ def test_the_harmonic_prior_fills_a_linear_ramp_exactly_where_telea_draws_wedges
 def test_the_softened_prior_keeps_telea_at_the_border_and_softens_its_wedges_in_the_middle():
     """On a linear ramp Telea's fronts meet along the hole's diagonals in steps ~12× the ramp's; blurred by
     σ = ¼ of the depth, the steps in the middle shrink at least 3×, while the border's fill barely moves."""
-    y, x = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
-    image = torch.stack([0.2 + 0.6 * x, 0.8 - 0.5 * y, 0.3 + 0.3 * x + 0.2 * y])[None]  # [1,3,96,96]
+    image = linear_ramp()
     hole = torch.zeros(1, 1, 96, 96, dtype=torch.bool)
     hole[..., 24:72, 30:78] = True
     telea, softened = OpenCVPrior()(image, hole), SoftenedPrior(OpenCVPrior())(image, hole)
@@ -121,8 +125,7 @@ def test_the_lines_prior_continues_a_horizon_and_a_rail_across_the_hole():
     assert all(error > bound for error, bound in zip(errors(telea), (0.04, 0.4, 0.25)))
     for prior in (LinesPrior(), LinesPrior(fallback=OpenCVPrior())):
         assert all(error < bound for error, bound in zip(errors(prior(image, hole)), (0.025, 0.15, 0.07)))
-    y, x = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
-    ramp = torch.stack([0.2 + 0.6 * x, 0.8 - 0.5 * y, 0.3 + 0.3 * x + 0.2 * y])[None]  # every line interpolates it
+    ramp = linear_ramp()  # every line interpolates it
     assert float((LinesPrior()(ramp, hole) - ramp).abs()[inside].max()) < 0.01
 
 
