@@ -147,6 +147,8 @@ def test_the_lines_prior_with_one_or_no_end():
     for key in ("tolerance", "floor", "reach"):
         with pytest.raises(ValueError, match=f"prior.{key} must be a finite number > 0"):
             LinesPrior(**{key: 0})
+    with pytest.raises(ValueError, match="prior.reach must be a whole number of px, got 2.5"):
+        LinesPrior(reach=2.5)
 
 
 def test_a_lines_end_is_the_mean_of_reach_known_pixels_along_it_and_the_fallback_takes_the_floor():

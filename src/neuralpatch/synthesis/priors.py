@@ -158,6 +158,8 @@ class LinesPrior:
         for key, value in (("tolerance", tolerance), ("floor", floor), ("reach", reach)):
             if not value > 0 or not math.isfinite(value):
                 raise ValueError(f"prior.{key} must be a finite number > 0, got {value}")
+        if reach != int(reach):  # int() would make 0.5 a reach of 0: ends of no pixels, black
+            raise ValueError(f"prior.reach must be a whole number of px, got {reach}")
         self.tolerance, self.floor, self.reach, self.fallback = tolerance, floor, int(reach), fallback
 
     def __call__(self, image: Tensor, hole: Tensor) -> Tensor:
