@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from neuralpatch.synthesis import level_energy
-from neuralpatch.synthesis.holes import crop_box, dilate, erode, hole_cells
+from neuralpatch.synthesis.holes import crop_box, dilate, erode, feature_parts, hole_cells
 from neuralpatch.synthesis.matching import candidate_bank, find_matches, nearest_patches, overlap_weights, texture_energy
 from neuralpatch.synthesis.patches import gather_patches, patch_grid
 from neuralpatch.synthesis.patchmatch import ExhaustiveSearch
@@ -65,6 +65,47 @@ def test_optimizing_the_holes_crop_equals_optimizing_the_whole_image(one_thread,
     assert [level["crop"] for level in info["levels"]] == [[100, 108], finest_crop]
     assert [level["crop"] for level in whole_info["levels"]] == [[100, 108], [200, 216]]
     assert torch.allclose(cropped, whole, atol=1e-5) and (cropped - image).abs().max() > 0.1
+    assert info["levels"][-1]["energy"] == pytest.approx(whole_info["levels"][-1]["energy"], rel=1e-5)
+
+
+def test_feature_parts_cover_what_the_fill_changes_with_their_context_around_it():
+    hole = torch.zeros(1, 1, 200, 240)
+    hole[..., 8:40, 10:50] = 1
+    hole[..., 150:190, 180:230] = 1  # two parts at opposite corners
+    parts = feature_parts(hole, 8, 26)
+    assert len(parts) == 2 and sum((b - t) * (r - l) for (t, b, l, r), _ in parts) < 0.6 * 200 * 240
+    covered = torch.zeros(200, 240, dtype=torch.bool)
+    for (top, bottom, left, right), (inner_top, inner_bottom, inner_left, inner_right) in parts:
+        assert all(v % 8 == 0 for v in (top, left, inner_top, inner_left))
+        assert (top, left) == (max(0, inner_top - 32), max(0, inner_left - 32))  # 26 px rounded up to the grid
+        assert (bottom, right) == (min(200, inner_bottom + 32), min(240, inner_right + 32))
+        covered[inner_top:inner_bottom, inner_left:inner_right] = True
+    assert covered[dilate(hole, 26)[0, 0] > 0].all()
+    centre = torch.zeros(1, 1, 512, 512)
+    centre[..., 128:384, 128:384] = 1  # the paper's hole, relu3_1: the level's crop as level() makes it
+    top, bottom, left, right = crop_box(centre, 2 * 4 + 2 * 10, 4)
+    assert feature_parts(centre[..., top:bottom, left:right], 4, 10) == []  # ≥ 90 % of the crop: the whole crop
+
+
+@pytest.mark.parametrize("height, width, shift", [(160, 200, 0), (230, 270, 40)])
+def test_the_network_on_the_holes_parts_computes_what_it_computes_on_the_whole_crop(one_thread, height, width, shift):
+    """Two small holes at opposite corners: the finest level (relu3_1) runs the network on two boxes instead of
+    the whole crop (the whole photo, or less of it: the features the fill cannot change are computed once either
+    way); the coarsest (relu3_1 + relu4_1, 30 px of context) on the whole crop. The energies and the fill are the
+    same; the parts' context is what makes them so."""
+    torch.manual_seed(0)
+    image, hole = torch.rand(1, 3, height, width), torch.zeros(1, 1, height, width)
+    hole[..., shift + 10 : shift + 30, shift + 12 : shift + 40] = 1
+    hole[..., shift + 120 : shift + 150, shift + 150 : shift + 190] = 1
+    (split, info), (whole, whole_info) = (
+        Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), levels=2, iterations=6, alpha=50.0, window_context=None,
+                    precision="float32", finest_layers=["relu3_1"], finest_levels=1, chroma_scale=1,
+                    split_crop=split_crop)(image, hole)
+        for split_crop in (True, False))
+    assert [level["parts"] for level in info["levels"]] == [1, 2]
+    assert (info["levels"][-1]["crop"] == [height, width]) == (shift == 0)
+    assert [level["parts"] for level in whole_info["levels"]] == [1, 1]
+    assert torch.allclose(split, whole, atol=1e-5) and (split - image).abs().max() > 0.1
     assert info["levels"][-1]["energy"] == pytest.approx(whole_info["levels"][-1]["energy"], rel=1e-5)
 
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from neuralpatch.synthesis.holes import Box
 from neuralpatch.synthesis.matching import CandidateBank, Search
 from neuralpatch.synthesis.patches import QueryPatches
 
@@ -77,3 +78,8 @@ class Level:
     # crop, with crop_to_hole): the photo around the hole, whatever crop is optimized
     queries: dict[tuple[str, tuple[int, int]], QueryPatches | None] = field(default_factory=dict)  # (layer, feature
     # map size) → the patches overlapping the hole, found at the first matching and kept for the level
+    parts: list[tuple[Box, Box]] = field(default_factory=list)  # (box, inner) in the crop: the texture network runs
+    # on each box and its features over the inner box replace those of ``unchanged`` (holes.feature_parts); [] =
+    # on the whole crop
+    unchanged: dict[str, Tensor] = field(default_factory=dict)  # layer → [1,C,h/s,w/s] the crop's features at the
+    # level's start: exact wherever the fill cannot change them

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from neuralpatch.synthesis.energy import ENERGY_TERMS, PIXEL_SCALE, Level, gaussian_blur, to_opponent, total_variation
-from neuralpatch.synthesis.holes import crop_box, hole_cells
+from neuralpatch.synthesis.holes import crop_box, feature_parts, hole_cells
 from neuralpatch.synthesis.matching import (Matches, Search, candidate_bank, capped_stride, find_matches,
                                             texture_energy)
 from neuralpatch.synthesis.patches import QueryPatches, patch_grid
@@ -66,6 +66,12 @@ class LevelEnergy:
                  for name, bank in banks.items() if bank is not None}
         top, bottom, left, right = box
         box = (..., slice(top, bottom), slice(left, right))
+        parts, unchanged = feature_parts(mask[box], stride, context) if self.split_crop else [], {}
+        if parts and (top, bottom, left, right) == (0, height, 0, width):
+            unchanged = features  # the crop is the level
+        elif parts:
+            with torch.no_grad():
+                unchanged = self.features((known * (1 - mask) + init * mask)[box], outputs)
         target_features, content_count = {}, 0
         if self.content_layer is not None:
             with torch.no_grad():
@@ -75,14 +81,31 @@ class LevelEnergy:
         alpha, pixel_blur = self.alpha if alpha is None else alpha, self.pixel_blur if pixel_blur is None else pixel_blur
         return Level((top, bottom, left, right), known[box], mask[box], target[box], cells, banks, fresh, alpha,
                      pixel_blur, target_features, content_count, build_search(self.matcher, self.chunk_size),
-                     known if voting else None, target[box] if voting else None, tuple(layers), around)
+                     known if voting else None, target[box] if voting else None, tuple(layers), around,
+                     parts=parts, unchanged=unchanged)
+
+    def crop_features(self, x: Tensor, level: Level, layers: list[str]) -> dict[str, Tensor]:
+        """``features`` of ``x`` ``[1,3,h,w]``, the level's crop: on the whole crop, or with ``split_crop`` on each
+        of the level's parts, pasted over its unchanged features (the same values, fewer pixels through the
+        network when the hole is scattered)."""
+        if not level.parts:
+            return self.features(x, layers)
+        pasted = {name: level.unchanged[name].clone() for name in layers}
+        for (top, bottom, left, right), (inner_top, inner_bottom, inner_left, inner_right) in level.parts:
+            for name, value in self.features(x[..., top:bottom, left:right], layers).items():
+                stride = self.texture.strides[name]  # every box and inner box lies on the grid of the deepest layer
+                rows = slice((inner_top - top) // stride, (inner_bottom - top) // stride)
+                cols = slice((inner_left - left) // stride, (inner_right - left) // stride)
+                pasted[name][..., inner_top // stride : inner_bottom // stride,
+                             inner_left // stride : inner_right // stride] = value[..., rows, cols]
+        return pasted
 
     def energies(self, x: Tensor, level: Level, matches: dict[str, Matches | None] | None = None,
                  ) -> tuple[dict[str, Tensor], dict[str, Matches | None]]:
         """The energy terms (unweighted) of ``x`` ``[1,3,h,w]``, the level's crop, and the patch matches used:
         ``matches`` given: reused, else found anew in the level's banks."""
         outputs = list(level.layers) + ([self.content_layer] if self.content_layer not in (None, *level.layers) else [])
-        features, hole = self.features(x, outputs), level.hole
+        features, hole = self.crop_features(x, level, outputs), level.hole
         units = 1.0 if self.normalize else PIXEL_SCALE
         if self.content_layer is not None:  # MSE of the features, as the authors' content loss
             difference = features[self.content_layer] - level.target_features[self.content_layer]
@@ -127,7 +150,7 @@ class LevelEnergy:
         """The nearest patches of ``x`` ``[1,3,h,w]``, the level's crop, at the voting layer (by ``search``)."""
         layer = self.voting_layer(level)
         with torch.no_grad():
-            return self.nearest(self.features(x, [layer]), level, [layer], search)[layer]
+            return self.nearest(self.crop_features(x, level, [layer]), level, [layer], search)[layer]
 
     def revote(self, level: Level, x: Tensor) -> None:
         """The E-step: the level's pixel target becomes the vote of the matches of ``x`` ``[1,3,h,w]`` (the prior's

@@ -49,6 +49,7 @@ SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
     "max_pixels": ("pyramid.max_pixels", lambda v: v >= 64, "≥ 64"),
     "feather": ("pyramid.feather", lambda v: v >= 0, "≥ 0 px"),
     "window_context": ("pyramid.window_context", lambda v: v is None or v >= 0, "≥ 0 or null"),
+    "split_crop": ("pyramid.split_crop", lambda v: isinstance(v, bool), "true or false"),
 }
 
 

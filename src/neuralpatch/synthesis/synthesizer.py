@@ -79,7 +79,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                  chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", cuda_graphs: bool = True,
                  levels: int = 3,
                  max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0,
-                 crop_to_hole: bool = True):
+                 crop_to_hole: bool = True, split_crop: bool = True):
         super().__init__()
         check_settings(**{name: value for name, value in locals().items() if name in SETTING_RULES})
         self.texture = texture
@@ -114,7 +114,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
         if self.vote_layer not in self.texture_layers:
             raise ValueError(f"synthesis.vote_layer {vote_layer!r} is not a texture layer ({self.texture_layers})")
         self.levels, self.max_pixels, self.feather, self.window_context = levels, max_pixels, feather, window_context
-        self.crop_to_hole = crop_to_hole
+        self.crop_to_hole, self.split_crop = crop_to_hole, split_crop
 
     def captures(self, device: torch.device) -> bool:
         """Whether a level's evaluations on ``device`` replay a CUDA graph (``cuda_graphs``): not where matches are
@@ -193,6 +193,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                 detail_level = self.detail_level(level, known, level_hole, result)
                 result[..., top:bottom, left:right] = self.transfer_detail(detail_level, fill, result)
             levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left],
+                           "parts": max(1, len(level.parts)),
                            "layers": list(level.layers), "alpha": alpha,
                            "pixel_blur": pixel_blur, "seconds": time.perf_counter() - start,
                            "detail_seconds": time.perf_counter() - detail_start, "evaluations": evaluations,
