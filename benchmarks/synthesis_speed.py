@@ -101,7 +101,8 @@ class Timers:
 
 def floor_seconds(synthesizer: Synthesizer, levels: list[dict], device: torch.device) -> float:
     """Σ over levels of (one forward + backward of the texture network to the level's layers at the size of the
-    level's optimized crop, in the synthesizer's precision, median of 3) × evaluations."""
+    level's optimized crop, in the synthesizer's precision, median of 3) × the share of the crop's pixels its
+    evaluations pass through the network (``pyramid.split_crop``'s parts, else 1) × evaluations."""
     total = 0.0
     for level in levels:
         x = torch.rand(1, 3, *level["crop"], device=device, requires_grad=True)
@@ -112,7 +113,7 @@ def floor_seconds(synthesizer: Synthesizer, levels: list[dict], device: torch.de
             sum(f.pow(2).sum() for f in synthesizer.features(x, level["layers"]).values()).backward()
             synchronize(device)
             times.append(time.perf_counter() - start)
-        total += statistics.median(times) * level["evaluations"]
+        total += statistics.median(times) * level["parts_share"] * level["evaluations"]
     return total
 
 

@@ -83,3 +83,9 @@ class Level:
     # on the whole crop
     unchanged: dict[str, Tensor] = field(default_factory=dict)  # layer → [1,C,h/s,w/s] the crop's features at the
     # level's start: exact wherever the fill cannot change them
+
+    @property
+    def parts_share(self) -> float:
+        """The share of the crop's pixels that each evaluation runs through the texture network."""
+        pixels = sum((bottom - top) * (right - left) for (top, bottom, left, right), _ in self.parts)
+        return pixels / self.hole[0, 0].numel() if self.parts else 1.0

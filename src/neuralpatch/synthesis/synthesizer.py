@@ -193,7 +193,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                 detail_level = self.detail_level(level, known, level_hole, result)
                 result[..., top:bottom, left:right] = self.transfer_detail(detail_level, fill, result)
             levels.append({"level": number, "size": list(size), "crop": [bottom - top, right - left],
-                           "parts": max(1, len(level.parts)),
+                           "parts": max(1, len(level.parts)), "parts_share": level.parts_share,
                            "layers": list(level.layers), "alpha": alpha,
                            "pixel_blur": pixel_blur, "seconds": time.perf_counter() - start,
                            "detail_seconds": time.perf_counter() - detail_start, "evaluations": evaluations,
