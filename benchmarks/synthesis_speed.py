@@ -187,7 +187,8 @@ def main() -> None:
     machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
                else f"{platform.machine()} CPU, {torch.backends.cpu.get_cpu_capability()} kernels")
     table = Table(title=f"neural patch synthesis{' (' + args.preset + ')' if args.preset else ''}, "
-                        f"{settings['levels']} levels × {settings['iterations']} evaluations, "
+                        f"{settings['levels']} levels × {settings['iterations']} evaluations"
+                        f"{f' ({finest} at the finest)' if (finest := settings['finest_iterations']) else ''}, "
                         f"{'+'.join(layers)} of {network.name}; {machine}, {torch.get_num_threads()} threads, "
                         f"torch {torch.__version__}" + (f"; {' '.join(args.set)}" if args.set else ""))
     for column in ("photo", "hole", "network / match dtype", "inpaint.py s", "start-up s", "synthesis s", "forward",

@@ -39,8 +39,8 @@ def test_synthesis_stops_a_converged_level_early_and_ends_where_the_full_budget_
     before their budget, at the same fill."""
     image, hole = torch.rand(1, 3, 48, 48), torch.zeros(1, 1, 48, 48)
     hole[..., 16:32, 16:32] = 1
-    settings = dict(levels=2, iterations=40, alpha=0.0, pixel_blur=0.0, chroma_scale=1, window_context=None,
-                    detail_sigma=None)
+    settings = dict(levels=2, iterations=40, finest_iterations=None, alpha=0.0, pixel_blur=0.0, chroma_scale=1,
+                    window_context=None, detail_sigma=None)
     network = random_vgg19(["relu3_1"])
     full, full_info = Synthesizer(network, **settings)(image, hole)
     early, early_info = Synthesizer(network, stop_window=4, stop_tolerance=1e-4, **settings)(image, hole)

@@ -122,7 +122,7 @@ def test_gaussian_blur_is_torchvisions(sigma):
 
 
 def tiny_synthesizer(**kwargs) -> Synthesizer:
-    settings = dict(levels=2, iterations=3, line_search=None) | kwargs
+    settings = dict(levels=2, iterations=3, finest_iterations=None, line_search=None) | kwargs
     return Synthesizer(random_vgg19(["relu3_1"]), **settings)
 
 

@@ -58,9 +58,9 @@ def test_optimizing_the_holes_crop_equals_optimizing_the_whole_image(one_thread,
     hole[..., 93:110, 61:86] = 1
     network = random_vgg19(["relu3_1", "relu4_1"])
     (cropped, info), (whole, whole_info) = (
-        Synthesizer(network, levels=2, iterations=6, alpha=50.0, window_context=None, precision="float32",
-                    crop_to_hole=crop, finest_layers=finest_layers, finest_levels=1, chroma_scale=1,
-                    detail_locality=1.2)(image, hole)
+        Synthesizer(network, levels=2, iterations=6, finest_iterations=None, alpha=50.0, window_context=None,
+                    precision="float32", crop_to_hole=crop, finest_layers=finest_layers, finest_levels=1,
+                    chroma_scale=1, detail_locality=1.2)(image, hole)
         for crop in (True, False))
     assert [level["crop"] for level in info["levels"]] == [[100, 108], finest_crop]
     assert [level["crop"] for level in whole_info["levels"]] == [[100, 108], [200, 216]]
@@ -98,9 +98,9 @@ def test_the_network_on_the_holes_parts_computes_what_it_computes_on_the_whole_c
     hole[..., shift + 10 : shift + 30, shift + 12 : shift + 40] = 1
     hole[..., shift + 120 : shift + 150, shift + 150 : shift + 190] = 1
     (split, info), (whole, whole_info) = (
-        Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), levels=2, iterations=6, alpha=50.0, window_context=None,
-                    precision="float32", finest_layers=["relu3_1"], finest_levels=1, chroma_scale=1,
-                    split_crop=split_crop)(image, hole)
+        Synthesizer(random_vgg19(["relu3_1", "relu4_1"]), levels=2, iterations=6, finest_iterations=None, alpha=50.0,
+                    window_context=None, precision="float32", finest_layers=["relu3_1"], finest_levels=1,
+                    chroma_scale=1, split_crop=split_crop)(image, hole)
         for split_crop in (True, False))
     assert [level["parts"] for level in info["levels"]] == [1, 2]
     assert (info["levels"][-1]["crop"] == [height, width]) == (shift == 0)

@@ -63,7 +63,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                  beta: float = 0.1, beta_chroma: float | None = 3.0, full_texture_width: float | None = 128,
                  pixel_weight: float = 1.0, normalize: bool = True, pixel_blur: float = 2.0,
                  content_layer: str | None = None, overlap_average: bool = False, rematch_every: int = 1,
-                 optimizer: str = "lbfgs", iterations: int = 30, finest_iterations: int | None = None,
+                 optimizer: str = "lbfgs", iterations: int = 30, finest_iterations: int | None = 20,
                  stop_window: int | None = None, stop_tolerance: float = 0.005,
                  finest_layers: list[str] | None = ("relu3_1",), finest_levels: int = 2, lr: float = 1.0,
                  line_search: str | None = "strong_wolfe",
