@@ -165,4 +165,5 @@ def test_presets_stay_as_they_were_whatever_the_default(compose_config, preset):
     assert {k: resolved["synthesis"].pop(k, OFF[k]) for k in OFF} == OFF
     assert resolved["synthesis"].pop("cuda_graphs") is True  # how a GPU runs it, not what it computes (issue #19)
     assert resolved["pyramid"].pop("split_crop") is True  # how the network runs, not what it computes (issue #19)
+    assert resolved["pyramid"].pop("edge_padding") == 0  # the photo as it is
     assert resolved == PRESETS[preset]

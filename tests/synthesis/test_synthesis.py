@@ -319,6 +319,47 @@ def test_nearby_parts_of_a_hole_share_a_window():
     assert hole_windows(hole, 1.0) == [(8, 82, 0, 100)]
 
 
+def test_edge_pads_mirror_only_the_sides_where_the_hole_nears_the_photos_edge():
+    from neuralpatch.synthesis.holes import edge_pads
+
+    hole = torch.zeros(1, 1, 100, 120, dtype=torch.bool)
+    hole[..., 40:50, 3:13] = True  # 3 px from the left edge
+    assert edge_pads(hole, (8, 82, 0, 45), 8) == (8, 0, 0, 0) and edge_pads(hole, (8, 82, 0, 45), 3) == (0, 0, 0, 0)
+    hole[..., 90:100, 110:120] = True  # touching the bottom and right edges
+    assert edge_pads(hole, (58, 100, 78, 120), 8) == (0, 8, 0, 8)
+    assert edge_pads(hole, (95, 100, 0, 120), 8) == (0, 8, 0, 4)  # a window 5 px high mirrors at most 4
+    middle = torch.zeros(1, 1, 100, 120, dtype=torch.bool)
+    middle[..., 40:60, 50:70] = True
+    assert edge_pads(middle, (8, 92, 18, 102), 8) == (0, 0, 0, 0)
+
+
+def test_a_hole_at_the_photos_edge_is_synthesized_in_a_mirrored_window(monkeypatch):
+    torch.manual_seed(0)
+    image, hole = torch.rand(1, 3, 60, 80), torch.zeros(1, 1, 60, 80)
+    hole[..., 20:30, 0:10] = 1  # touching the left edge
+    windows = []
+    synthesize = Synthesizer._synthesize
+
+    def recorded(self, window, window_hole, prior, progress):
+        windows.append((window.clone(), window_hole.clone()))
+        return synthesize(self, window, window_hole, prior, progress)
+
+    monkeypatch.setattr(Synthesizer, "_synthesize", recorded)
+    result, info = tiny_synthesizer(edge_padding=6)(image, hole)
+    (top, bottom, left, right), = info["windows"]
+    window, window_hole = windows[0]
+    assert window.shape[-2:] == (bottom - top, right - left + 6)  # mirrored by 6 px on the left only
+    assert torch.equal(window[..., 6:], image[..., top:bottom, left:right])
+    assert torch.equal(window[..., :6], image[..., top:bottom, 1:7].flip(-1))  # a reflection, the edge not repeated
+    assert torch.equal(window_hole[..., :6], hole[..., top:bottom, 1:7].flip(-1).bool())  # the hole mirrored too
+    known = (hole == 0).expand_as(image)
+    assert result.shape == image.shape and torch.equal(result[known], image[known])
+    assert torch.equal(info["prior"][known], image[known])
+    windows.clear()
+    tiny_synthesizer(edge_padding=0)(image, hole)
+    assert windows[0][0].shape[-2:] == (bottom - top, right - left)
+
+
 def test_a_large_photo_is_untouched_outside_a_small_hole_and_synthesized_at_full_resolution():
     image, hole = torch.rand(1, 3, 3072, 4096), torch.zeros(1, 1, 3072, 4096)
     hole[..., 1500:1564, 2000:2064] = 1

@@ -52,6 +52,19 @@ def hole_windows(hole: Tensor, context: float, min_margin: int = 32) -> list[tup
         boxes[pair[0]] = [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])]
 
 
+def edge_pads(hole: Tensor, window: tuple[int, int, int, int], padding: int) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) px by which to mirror ``window`` (top, bottom, left, right) of ``hole``
+    ``[1,1,H,W]`` out at the photo's edges: ``padding`` on each side where the window's hole comes within
+    ``padding`` px of the photo's edge, 0 elsewhere; at most the window's side − 1 (a reflection's limit)."""
+    top, bottom, left, right = window
+    height, width = hole.shape[-2:]
+    part = hole[0, 0, top:bottom, left:right]
+    rows, cols = part.any(1).nonzero()[:, 0] + top, part.any(0).nonzero()[:, 0] + left
+    near = (cols.min() < padding, cols.max() >= width - padding, rows.min() < padding, rows.max() >= height - padding)
+    sides = (right - left, right - left, bottom - top, bottom - top)
+    return tuple(min(padding, side - 1) if close else 0 for close, side in zip(near, sides))
+
+
 def _overlap(a: list[int], b: list[int]) -> bool:
     return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 

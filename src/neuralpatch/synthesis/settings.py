@@ -50,6 +50,7 @@ SETTING_RULES = {  # Synthesizer argument: (config key, valid, what it must be)
     "feather": ("pyramid.feather", lambda v: v >= 0, "≥ 0 px"),
     "window_context": ("pyramid.window_context", lambda v: v is None or v >= 0, "≥ 0 or null"),
     "split_crop": ("pyramid.split_crop", lambda v: isinstance(v, bool), "true or false"),
+    "edge_padding": ("pyramid.edge_padding", lambda v: isinstance(v, int) and v >= 0, "an integer ≥ 0 px"),
 }
 
 

@@ -24,11 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from neuralpatch.synthesis.energy import ENERGY_TERMS, Level
 from neuralpatch.synthesis.graphs import capture
-from neuralpatch.synthesis.holes import downsample, feather_weights, hole_width, hole_windows, resize
+from neuralpatch.synthesis.holes import downsample, edge_pads, feather_weights, hole_width, hole_windows, resize
 from neuralpatch.synthesis.level_energy import LevelEnergy
 from neuralpatch.synthesis.parametrization import FillParameters
 from neuralpatch.synthesis.patchmatch import DiverseSearch, ExhaustiveSearch
@@ -79,7 +80,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                  chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", cuda_graphs: bool = True,
                  levels: int = 3,
                  max_pixels: int = 4096 * 4096, feather: int = 0, window_context: float | None = 1.0,
-                 crop_to_hole: bool = True, split_crop: bool = True):
+                 crop_to_hole: bool = True, split_crop: bool = True, edge_padding: int = 8):
         super().__init__()
         check_settings(**{name: value for name, value in locals().items() if name in SETTING_RULES})
         self.texture = texture
@@ -114,7 +115,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
         if self.vote_layer not in self.texture_layers:
             raise ValueError(f"synthesis.vote_layer {vote_layer!r} is not a texture layer ({self.texture_layers})")
         self.levels, self.max_pixels, self.feather, self.window_context = levels, max_pixels, feather, window_context
-        self.crop_to_hole, self.split_crop = crop_to_hole, split_crop
+        self.crop_to_hole, self.split_crop, self.edge_padding = crop_to_hole, split_crop, edge_padding
 
     def captures(self, device: torch.device) -> bool:
         """Whether a level's evaluations on ``device`` replay a CUDA graph (``cuda_graphs``): not where matches are
@@ -133,7 +134,8 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
         """Inpaints ``image`` ``[1,3,H,W]`` in [0,1] where ``hole`` ``[1,1,H,W]`` is 1, starting from and pulled
         towards ``prior``'s fill (default: the known mean colour); returns (result equal to ``image`` outside the
         hole, info with the prior's fill, the windows and per-level timings). Each window around a part of the
-        hole (``window_context``) is synthesized on its own; the rest of the photo is never touched."""
+        hole (``window_context``) is synthesized on its own, mirrored out by ``edge_padding`` px where its hole nears
+        the photo's edge; the rest of the photo is never touched."""
         hole = hole.bool()
         if not hole.any():
             return image.clone(), {"levels": [], "prior": image.clone(), "scale": 1.0, "windows": []}
@@ -146,8 +148,11 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
         result, first_fill, info = image.clone(), image.clone(), {"levels": [], "scale": 1.0, "windows": windows}
         for number, (top, bottom, left, right) in enumerate(windows):
             box = (..., slice(top, bottom), slice(left, right))
-            result[box], window_info = self._synthesize(image[box], hole[box], prior or MeanPrior(), progress)
-            first_fill[box] = window_info["prior"]
+            pads = edge_pads(hole, (top, bottom, left, right), self.edge_padding)  # (left, right, top, bottom)
+            window, window_hole = (F.pad(part[box].float(), pads, mode="reflect") for part in (image, hole))
+            filled, window_info = self._synthesize(window, window_hole > 0.5, prior or MeanPrior(), progress)
+            inner = (..., slice(pads[2], pads[2] + bottom - top), slice(pads[0], pads[0] + right - left))
+            result[box], first_fill[box] = filled[inner], window_info["prior"][inner]
             info["levels"] += [{"window": number, **level} for level in window_info["levels"]]
             info["scale"] = min(info["scale"], window_info["scale"])
         return result, info | {"prior": first_fill}
