@@ -58,9 +58,9 @@ def edge_pads(hole: Tensor, window: tuple[int, int, int, int], padding: int) -> 
     ``padding`` px of the photo's edge, 0 elsewhere; at most the window's side − 1 (a reflection's limit)."""
     top, bottom, left, right = window
     height, width = hole.shape[-2:]
-    part = hole[0, 0, top:bottom, left:right]
-    rows, cols = part.any(1).nonzero()[:, 0] + top, part.any(0).nonzero()[:, 0] + left
-    near = (cols.min() < padding, cols.max() >= width - padding, rows.min() < padding, rows.max() >= height - padding)
+    first_row, last_row, first_col, last_col = hole_bounds(hole[..., top:bottom, left:right])
+    near = (left + first_col < padding, left + last_col >= width - padding,
+            top + first_row < padding, top + last_row >= height - padding)
     sides = (right - left, right - left, bottom - top, bottom - top)
     return tuple(min(padding, side - 1) if close else 0 for close, side in zip(near, sides))
 
@@ -92,17 +92,23 @@ def hole_width(hole: Tensor) -> float:
     return 2 * float(depth(hole).max())
 
 
+def hole_bounds(hole: Tensor) -> tuple[int, int, int, int]:
+    """(first row, last row, first column, last column) of ``hole`` ``[1,1,h,w]`` (not empty), inclusive."""
+    rows, cols = hole[0, 0].any(1).nonzero()[:, 0], hole[0, 0].any(0).nonzero()[:, 0]
+    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+
+
 def crop_box(hole: Tensor, margin: int, stride: int) -> tuple[int, int, int, int]:
     """(top, bottom, left, right): the bounding box of ``hole`` ``[1,1,h,w]`` rounded out to the ``stride``
     grid, then grown by ``margin`` px (rounded up to the grid) and clipped to the image."""
     height, width = hole.shape[-2:]
-    rows, cols = hole[0, 0].any(1).nonzero()[:, 0], hole[0, 0].any(0).nonzero()[:, 0]
+    first_row, last_row, first_col, last_col = hole_bounds(hole)
     grown = math.ceil(margin / stride) * stride
 
     def span(first: int, last: int, size: int) -> tuple[int, int]:
         return max(0, first // stride * stride - grown), min(size, (last // stride + 1) * stride + grown)
 
-    return *span(int(rows[0]), int(rows[-1]), height), *span(int(cols[0]), int(cols[-1]), width)
+    return *span(first_row, last_row, height), *span(first_col, last_col, width)
 
 
 def hole_cells(hole: Tensor, stride: int, shape: tuple[int, int]) -> Tensor:

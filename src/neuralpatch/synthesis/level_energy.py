@@ -48,8 +48,9 @@ class LevelEnergy:
         layers = list(layers or self.texture_layers)
         outputs = layers + ([self.content_layer] if self.content_layer and self.content_layer not in layers else [])
         mask = hole.float()
+        start = known * (1 - mask) + init * mask  # [1,3,h,w]: the level's image as the optimization starts
         with torch.no_grad():
-            features = self.features(known * (1 - mask) + init * mask, outputs)
+            features = self.features(start, outputs)
         strides = {name: self.texture.strides[name] for name in outputs}
         cells = {name: hole_cells(hole, strides[name], value.shape[-2:]) for name, value in features.items()}
         dtype = self.matching_dtype(known.device)
@@ -71,7 +72,7 @@ class LevelEnergy:
             unchanged = features  # the crop is the level
         elif parts:
             with torch.no_grad():
-                unchanged = self.features((known * (1 - mask) + init * mask)[box], outputs)
+                unchanged = self.features(start[box], outputs)
         target_features, content_count = {}, 0
         if self.content_layer is not None:
             with torch.no_grad():
