@@ -83,6 +83,23 @@ def test_a_running_fill_is_cancelled(page_app):
     assert client.get(f"/api/jobs/{job_id}/result.png").status_code == 409
 
 
+def test_the_stream_ends_with_the_final_state_even_when_the_job_ends_between_two_reads(page_app, monkeypatch):
+    client = TestClient(page_app[0])
+    job_id = submit(client, preset="slow").json()["id"]
+    wait_for(client, job_id, "running")
+    queue, job = page_app[1], page_app[1].get(job_id)
+
+    def position_then_end(other):  # a snapshot reads the state, then the position: the job ends in between
+        if other.state == "running":
+            queue.cancel(other)
+            other.state = "cancelled"
+        return 0
+
+    monkeypatch.setattr(queue, "position", position_then_end)
+    stream = events(client, job_id)
+    assert stream[-2]["state"] == "running" and stream[-1]["state"] == "cancelled" and job.state == "cancelled"
+
+
 def test_two_fills_queue_one_after_the_other(page_app):
     client = TestClient(page_app[0])
     first = submit(client, preset="slow").json()

@@ -130,7 +130,7 @@ def create_app(queue: JobQueue, options: PageOptions) -> FastAPI:
                 if now != last:
                     yield f"data: {json.dumps(now)}\n\n"
                     last = now
-                if job.state in FINAL:
+                if now["state"] in FINAL:  # the state sent, not a later one: the last event is the job's end
                     return
                 await asyncio.sleep(0.2)
 
