@@ -23,15 +23,40 @@ def periodic_hole(stride: int) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.
     return image, hole, overlaps.nonzero(as_tuple=True)
 
 
+@pytest.mark.parametrize("keep_energy", [False, True])
 @pytest.mark.parametrize("stride, feather", [(2, 0), (4, 0), (2, 1), (4, 2), (4, 4)])
-def test_centre_vote_copies_a_periodic_hole_exactly_from_its_true_matches(stride, feather):
+def test_centre_vote_copies_a_periodic_hole_exactly_from_its_true_matches(stride, feather, keep_energy):
     image, hole, (rows, cols) = periodic_hole(stride)
-    voted, weights = centre_vote(image, (rows, cols), (rows - 8, cols), stride, tuple(image.shape[-2:]), feather)
+    voted, weights = centre_vote(image, (rows, cols), (rows - 8, cols), stride, tuple(image.shape[-2:]), feather,
+                                 keep_energy)  # a coherent field: the copies agree, the energy needs no help
     inside = (F.interpolate(hole[None, None].float(), scale_factor=stride) > 0).expand_as(image)
     assert torch.allclose(weights.expand_as(image)[inside], torch.ones(())), "the seam windows sum to 1"
-    assert torch.allclose(voted[inside], image[inside], atol=1e-6)
+    assert torch.allclose(voted[inside], image[inside], atol=1e-5)
     wrong, _ = centre_vote(image, (rows, cols), (rows - 7, cols), stride, tuple(image.shape[-2:]), feather)
     assert not torch.allclose(wrong[inside], image[inside], atol=1e-2)
+
+
+def energy_by_phase(band: torch.Tensor, stride: int) -> torch.Tensor:
+    """``[s,s]``: the mean squared value of ``band`` ``[1,C,h,w]`` at each pixel position within the cells."""
+    energy = band.pow(2).sum(1)[0]  # [h,w]
+    return energy.unflatten(0, (-1, stride)).unflatten(2, (-1, stride)).mean((0, 2))
+
+
+@pytest.mark.parametrize("keep_energy, flattest, strongest", [(False, 0.3, 1.0), (True, 0.85, 1.1)])
+def test_centre_vote_of_independent_copies_keeps_their_energy_across_the_seams_only_when_asked(
+        keep_energy, flattest, strongest):
+    stride, feather, cells = 4, 4, 48
+    band = torch.randn(1, 3, cells * stride, cells * stride, generator=torch.Generator().manual_seed(2))  # white
+    rows, cols = (grid.flatten() for grid in torch.meshgrid(torch.arange(cells - 2), torch.arange(cells - 2),
+                                                            indexing="ij"))
+    # every cell copied from a random source cell: neighbouring copies are independent
+    sources = torch.randint(0, cells - 2, (2, len(rows)), generator=torch.Generator().manual_seed(3))
+    voted, _ = centre_vote(band, (rows, cols), (sources[0], sources[1]), stride, tuple(band.shape[-2:]), feather,
+                           keep_energy)
+    phases = energy_by_phase(voted[..., 2 * stride : -2 * stride, 2 * stride : -2 * stride], stride) / 3
+    # the copies' own energy is 1 per channel; at the seams, the cross-fade of two (or four) of them loses up to 3/4
+    assert phases.max() < strongest and phases.min() > flattest
+    assert (phases.max() / phases.min() < 1.25) == keep_energy  # no lattice of strong cell middles
 
 
 @pytest.mark.parametrize("feather, widest_step", [(0, 1.0), (2, 0.707), (4, 0.383)])

@@ -74,7 +74,7 @@ class Synthesizer(LevelEnergy, torch.nn.Module):
                  chroma_scale: int = 4,
                  vote_from_level: int | None = None, vote_layer: str | None = None, vote_rounds: int = 3,
                  vote_start: bool = False, detail_sigma: float | None = 2.5, detail_rounds: int = 3,
-                 detail_penalty: float | None = 0.03, detail_gain: float | None = 2.0, detail_feather: int = 4,
+                 detail_penalty: float | None = 0.03, detail_gain: float | None = 1.5, detail_feather: int = 4,
                  detail_chroma: bool = True, detail_locality: float | None = 1.2,
                  detail_coarse_width: float | None = 128,
                  chunk_size: int = 1024, match_dtype: str = "auto", precision: str = "auto", cuda_graphs: bool = True,

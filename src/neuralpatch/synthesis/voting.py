@@ -65,11 +65,31 @@ def seam_window(stride: int, feather: int, device: torch.device) -> Tensor:
     return window
 
 
+def seam_energy_gain(sums: Tensor, channels: int) -> Tensor:
+    """``[1,1,h,w]``: the factor that gives a cross-fade of zero-mean copies the copies' own energy, from ``sums``
+    ``[1,C+3,h,w]`` = Σw·copy (C), Σw, Σw·‖copy‖², Σw² over the copies at each pixel. Where copies of mean energy m
+    overlap with q = Σw²/(Σw)² and correlation ρ, the blend's energy is m·(q + ρ(1−q)): copies that agree (a
+    coherent field, ρ = 1) keep it; independent ones lose it — at weights ½, ½ half of it — so a cell's middle
+    would be stronger than its seams, a lattice at the cell period. ρ is estimated from the blend's energy over the
+    pixels within a Gaussian of 1 px, and the blend scaled by 1/√(q + ρ(1−q)) (for ρ = 0: variance-preserving
+    blending, Heitz & Neyret 2018)."""
+    weights = sums[:, channels : channels + 1].clamp_min(1e-12)
+    energy, squared_weights = sums[:, channels + 1 : channels + 2], sums[:, channels + 2 :]
+    mean_energy = energy / weights  # m
+    blend_energy = (sums[:, :channels] / weights).pow(2).sum(1, keepdim=True)
+    overlap = squared_weights / weights.pow(2)  # q: 1 where one copy alone
+    shared = gaussian_blur(blend_energy - overlap * mean_energy, 1.0)  # ρ·(1−q)·m, summed near each pixel
+    possible = gaussian_blur((1 - overlap) * mean_energy, 1.0)
+    correlation = (shared / possible.clamp_min(1e-12)).clamp(0, 1)
+    return (overlap + correlation * (1 - overlap)).clamp_min(1e-12).rsqrt()
+
+
 def centre_vote(source: Tensor, queries: tuple[Tensor, Tensor], sources: tuple[Tensor, Tensor], stride: int,
-                size: tuple[int, int], feather: int = 0) -> tuple[Tensor, Tensor]:
+                size: tuple[int, int], feather: int = 0, keep_energy: bool = False) -> tuple[Tensor, Tensor]:
     """As ``vote``, but each query patch gives only its centre cell's s×s pixels, copied from its match's centre
     cell (no wider averaging, so a texture keeps its fine band), grown by ``feather`` px (≤ s) across the cell's
-    seams and cross-faded there with its neighbours' copies (``seam_window``; 0: hard seams)."""
+    seams and cross-faded there with its neighbours' copies (``seam_window``; 0: hard seams). ``keep_energy``, for
+    a zero-mean ``source`` (a band): the cross-fade keeps the copies' energy (``seam_energy_gain``)."""
     if not 0 <= feather <= stride:
         raise ValueError(f"feather must be 0 to the stride ({stride}), got {feather}")
     channels, side, before = source.shape[1], stride + feather, feather // 2
@@ -84,15 +104,19 @@ def centre_vote(source: Tensor, queries: tuple[Tensor, Tensor], sources: tuple[T
     rows, cols = queries[0] + 1, queries[1] + 1
     inside = (rows < region_rows) & (cols < region_cols)
     count = int(inside.sum())
-    columns = source.new_zeros((channels + 1) * side * side, region_rows * region_cols)
-    columns[:, rows[inside] * region_cols + cols[inside]] = torch.cat(
-        [(copied[:, :, inside] * window[None, :, None]).flatten(0, 1), window[:, None].expand(-1, count)])
+    copied, window = copied[:, :, inside], window[:, None].expand(-1, count)  # [C,side²,Q'], [side²,Q']
+    # per pixel of each copy: w·copy, w, then (for keep_energy) w·‖copy‖², w²
+    terms = [copied * window, window[None]] + ([copied.pow(2).sum(0, keepdim=True) * window, window[None].pow(2)]
+                                               if keep_energy else [])
+    columns = source.new_zeros(sum(len(term) for term in terms) * side * side, region_rows * region_cols)
+    columns[:, rows[inside] * region_cols + cols[inside]] = torch.cat([term.flatten(0, 1) for term in terms])
     grown = (region_rows * stride + feather, region_cols * stride + feather)
-    sums = F.fold(columns[None], grown, side, stride=stride)  # [1,C+1,h'+f,w'+f]
+    sums = F.fold(columns[None], grown, side, stride=stride)  # [1,C+1(+2),h'+f,w'+f]
     sums = sums[..., before : before + region_rows * stride, before : before + region_cols * stride]
     sums = F.pad(sums, (0, width - sums.shape[-1], 0, height - sums.shape[-2]))
-    weights = sums[:, channels:]
-    return sums[:, :channels] / weights.clamp_min(1e-12) * (weights > 0), weights
+    weights = sums[:, channels : channels + 1]
+    voted = sums[:, :channels] / weights.clamp_min(1e-12) * (weights > 0)
+    return (voted * seam_energy_gain(sums, channels) if keep_energy else voted), weights
 
 
 def fine_band(image: Tensor, sigma: float, chroma: bool = False) -> Tensor:
@@ -135,11 +159,11 @@ def copy_detail(fill: Tensor, hole: Tensor, source: Tensor, matches_of: Callable
     """``fill`` ``[1,3,h,w]`` (the crop ``box`` of ``source``; default all of it) with its fine luminance band
     (with ``chroma``, the chroma's too: ``transfer_detail``) copied cell by cell (``centre_vote``) from ``source``
     ``[1,3,H,W]`` by the nearest patches ``matches_of`` finds at a stride-s layer (cross-faded ``feather`` px across
-    the cells' seams); each of ``rounds`` rounds matches the previous round's result (a sharper fill matches sharper
-    patches). With ``gain``, the copied luminance band is amplified up to ``gain`` times towards the band energy of
-    the known pixels of ``around`` (a box of ``source`` within ``box``; default ``box``: ``band_gain``); the chroma's
-    is copied as it is. ``source`` must hold no hole content but the fill; its band is cut before copying, so no
-    cell seam enters it."""
+    the cells' seams, the luminance keeping the copies' energy there); each of ``rounds`` rounds matches the previous
+    round's result (a sharper fill matches sharper patches). With ``gain``, the copied luminance band is amplified
+    up to ``gain`` times towards the band energy of the known pixels of ``around`` (a box of ``source`` within
+    ``box``; default ``box``: ``band_gain``); the chroma's is copied as it is. ``source`` must hold no hole content
+    but the fill; its band is cut before copying, so no cell seam enters it."""
     band_source = fine_band(source, sigma, chroma)  # [1,1|3,H,W]
     if gain:
         box = box or (0, source.shape[-2], 0, source.shape[-1])
@@ -152,10 +176,13 @@ def copy_detail(fill: Tensor, hole: Tensor, source: Tensor, matches_of: Callable
         matches = matches_of(fill)
         if matches is None:
             break
-        band, weights = centre_vote(band_source, matches.queries, matches.sources, stride, tuple(fill.shape[-2:]),
-                                    feather)
+        size = tuple(fill.shape[-2:])
+        band, weights = centre_vote(band_source[:, :1], matches.queries, matches.sources, stride, size, feather,
+                                    keep_energy=True)  # [1,1,h,w] the luminance's
         if gain:
-            luminance = band[:, :1] * band_gain(band[:, :1], (weights > 0) & hole.bool(), reference, gain)
-            band = torch.cat([luminance, band[:, 1:]], 1)
+            band = band * band_gain(band, (weights > 0) & hole.bool(), reference, gain)
+        if chroma:
+            band = torch.cat([band, centre_vote(band_source[:, 1:], matches.queries, matches.sources, stride, size,
+                                                feather)[0]], 1)  # [1,3,h,w]
         fill = transfer_detail(fill, band, weights, hole, sigma).clamp(0, 1)
     return fill
