@@ -151,6 +151,27 @@ def test_the_lines_prior_with_one_or_no_end():
         LinesPrior(reach=2.5)
 
 
+@pytest.mark.parametrize("sign", [1, -1])
+@pytest.mark.parametrize("steep", [False, True])
+def test_the_lines_prior_with_max_slope_2_continues_an_edge_at_26_degrees(sign, steep):
+    """A half-plane whose edge runs 26.6° from the horizontal (or, transposed, from the vertical), falling or
+    rising, across a square hole: lines stepping 2 px per px run along it, both ends on one side, and keep it
+    sharp; the four lines of ``max_slope`` 1 cross it and blur it as Telea does."""
+    rows, cols = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    edge = ((cols - 48) * sign - 2 * (rows - 48) > 0).float()
+    image = (0.2 + 0.6 * edge)[None, None].expand(1, 3, -1, -1).contiguous()
+    hole = torch.zeros(1, 1, 96, 96, dtype=torch.bool)
+    hole[..., 28:68, 28:68] = True
+    if steep:
+        image, hole = image.transpose(-1, -2).contiguous(), hole.transpose(-1, -2).contiguous()
+    inside = hole.expand_as(image)
+    four, eight = (float((LinesPrior(max_slope=slope, fallback=OpenCVPrior())(image, hole) - image).abs()[inside].mean())
+                   for slope in (1, 2))
+    assert eight < 0.6 * four and four > 0.9 * float((OpenCVPrior()(image, hole) - image).abs()[inside].mean())
+    with pytest.raises(ValueError, match="prior.max_slope must be 1 or 2, got 3"):
+        LinesPrior(max_slope=3)
+
+
 def test_a_lines_end_is_the_mean_of_reach_known_pixels_along_it_and_the_fallback_takes_the_floor():
     """One column: known 0.9, 0.1, 0.2, 0.3, 0.4 | hole × 5 | known 0.5 × 4. With reach 4 the upper end is 0.25
     (0.9 lies beyond the reach), the lower 0.5; each cell interpolates them by its distances and weighs them by

@@ -142,25 +142,31 @@ class PatchMatchPrior:
 
 class LinesPrior:
     """Straight lines across the hole: each hole pixel interpolates, along the horizontal, the vertical and both
-    diagonals through it, between the known colours where that line enters and leaves the hole, and the four are
-    mixed with weights that favour the line whose two ends agree in colour (a horizon, a rail, a wall's edge that
-    crosses the hole) and whose ends are near: (exp(−Δ / tolerance²) + floor) / (d₁·d₂), Δ the ends' mean
-    squared colour difference, d₁, d₂ the distances to them. A line that leaves the photo before the hole ends
-    has one end: its colour, with the weight of ``floor`` alone. With a ``fallback`` prior, the ``floor`` share of
-    every line's weight goes to the fallback's fill instead of the line's own colours: where no line agrees, the
-    fill is the fallback's. An end's colour is the mean of the ``reach`` known pixels beyond it on its line, not
-    one noisy pixel, and no structure the line runs along is blurred."""
+    diagonals through it (with ``max_slope`` 2 also the four lines stepping 2 px one way per px the other, 26.6°
+    from the horizontal or the vertical), between the known colours where that line enters and leaves the hole, and
+    the lines are mixed with weights that favour the line whose two ends agree in colour (a horizon, a rail, a
+    wall's edge that crosses the hole) and whose ends are near: (exp(−Δ / tolerance²) + floor) / (d₁·d₂), Δ the
+    ends' mean squared colour difference, d₁, d₂ the distances to them. A line that leaves the photo before the
+    hole ends has one end: its colour, with the weight of ``floor`` alone. With a ``fallback`` prior, the
+    ``floor`` share of every line's weight goes to the fallback's fill instead of the line's own colours: where no
+    line agrees, the fill is the fallback's. An end's colour is the mean of the ``reach`` known pixels beyond it
+    on its line, not one noisy pixel, and no structure the line runs along is blurred."""
 
     name = "lines"
-    DIRECTIONS = ("vertical", "horizontal", "diagonal", "antidiagonal")
 
-    def __init__(self, tolerance: float = 0.1, floor: float = 0.1, reach: int = 4, fallback: Prior | None = None):
+    def __init__(self, tolerance: float = 0.1, floor: float = 0.1, reach: int = 4, fallback: Prior | None = None,
+                 max_slope: int = 1):
         for key, value in (("tolerance", tolerance), ("floor", floor), ("reach", reach)):
             if not value > 0 or not math.isfinite(value):
                 raise ValueError(f"prior.{key} must be a finite number > 0, got {value}")
         if reach != int(reach):  # int() would make 0.5 a reach of 0: ends of no pixels, black
             raise ValueError(f"prior.reach must be a whole number of px, got {reach}")
+        if max_slope not in (1, 2):
+            raise ValueError(f"prior.max_slope must be 1 or 2, got {max_slope}")
         self.tolerance, self.floor, self.reach, self.fallback = tolerance, floor, int(reach), fallback
+        # (transposed, columns stepped per row, their sign): the lines through each pixel
+        self.directions = [(False, 0, 1), (True, 0, 1), (False, 1, -1), (False, 1, 1)] + (
+            [(transposed, 2, sign) for transposed in (False, True) for sign in (-1, 1)] if max_slope == 2 else [])
 
     def __call__(self, image: Tensor, hole: Tensor) -> Tensor:
         hole = hole.float()
@@ -170,10 +176,10 @@ class LinesPrior:
         fill = (self.fallback or MeanPrior())(image, hole)  # where no line through a hole pixel leaves the hole
         box = fill[0, :, top:bottom, left:right].double()  # [3,h,w]
         total, weights, floors = torch.zeros_like(colours), torch.zeros_like(colours[0]), torch.zeros_like(colours[0])
-        for direction in self.DIRECTIONS:
+        for direction in self.directions:
             line, agreeing, floor = (_unsheared(a, direction, inside.shape) for a in self._along(
                 *(_sheared(a, direction) for a in (colours, inside, torch.ones_like(inside)))))
-            share = 0.5 if "diagonal" in direction else 1  # d₁·d₂ in px: a diagonal step is √2 px
+            share = 1 / (1 + direction[1] ** 2)  # d₁·d₂ in px: a step along the line is √(1 + k²) px
             weight = share * (agreeing if self.fallback else agreeing + floor)
             total, weights, floors = total + line * weight, weights + weight, floors + share * floor
         if self.fallback:
@@ -212,29 +218,33 @@ class LinesPrior:
         return line, torch.where(counted & both, agreement / spread, 0), torch.where(counted, self.floor / spread, 0)
 
 
-def _sheared(tensor: Tensor, direction: str) -> Tensor:
-    """``tensor`` ``[...,h,w]`` laid out so that ``direction``'s lines are its columns (dimension −2 runs along
-    them): diagonals sheared into an ``[...,h,w+h−1]`` tensor padded with zeros."""
-    if direction == "vertical":
+def _sheared(tensor: Tensor, direction: tuple[bool, int, int]) -> Tensor:
+    """``tensor`` ``[...,h,w]`` laid out so that ``direction``'s lines (transposed, k columns stepped per row, their
+    sign) are its columns (dimension −2 runs along them): slanted lines sheared into ``[...,h,w+k(h−1)]`` padded
+    with zeros."""
+    transposed, step, sign = direction
+    tensor = tensor.transpose(-1, -2) if transposed else tensor
+    if step == 0:
         return tensor
-    if direction == "horizontal":
-        return tensor.transpose(-1, -2)
     h, w = tensor.shape[-2:]
-    rows, cols = _shear_indices(h, w, direction, tensor.device)
-    out = tensor.new_zeros((*tensor.shape[:-2], h, w + h - 1))
+    rows, cols = _shear_indices(h, w, step, sign, tensor.device)
+    out = tensor.new_zeros((*tensor.shape[:-2], h, w + step * (h - 1)))
     out[..., rows, cols] = tensor
     return out
 
 
-def _unsheared(tensor: Tensor, direction: str, shape: torch.Size) -> Tensor:
-    """The inverse of ``_sheared`` back to ``[...,h,w]``."""
-    if direction in ("vertical", "horizontal"):
-        return _sheared(tensor, direction)
-    rows, cols = _shear_indices(*shape, direction, tensor.device)
-    return tensor[..., rows, cols]
+def _unsheared(tensor: Tensor, direction: tuple[bool, int, int], shape: torch.Size) -> Tensor:
+    """The inverse of ``_sheared`` back to ``[...,h,w]`` = ``shape``."""
+    transposed, step, sign = direction
+    if step:
+        h, w = shape[::-1] if transposed else shape
+        rows, cols = _shear_indices(h, w, step, sign, tensor.device)
+        tensor = tensor[..., rows, cols]
+    return tensor.transpose(-1, -2) if transposed else tensor
 
 
-def _shear_indices(h: int, w: int, direction: str, device: torch.device) -> tuple[Tensor, Tensor]:
-    """(rows ``[h,1]``, columns ``[h,w]``) of each pixel in the sheared layout of ``direction``'s diagonals."""
+def _shear_indices(h: int, w: int, step: int, sign: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """(rows ``[h,1]``, columns ``[h,w]``) of each pixel in the sheared layout of lines stepping ``sign`` × ``step``
+    columns per row."""
     rows, cols = torch.arange(h, device=device)[:, None], torch.arange(w, device=device)[None, :]
-    return rows, (cols - rows + h - 1 if direction == "diagonal" else cols + rows)
+    return rows, (cols - step * rows + step * (h - 1) if sign < 0 else cols + step * rows)
