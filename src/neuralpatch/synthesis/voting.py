@@ -65,18 +65,17 @@ def seam_window(stride: int, feather: int, device: torch.device) -> Tensor:
     return window
 
 
-def seam_energy_gain(sums: Tensor, channels: int) -> Tensor:
-    """``[1,1,h,w]``: the factor that gives a cross-fade of zero-mean copies the copies' own energy, from ``sums``
-    ``[1,C+3,h,w]`` = Σw·copy (C), Σw, Σw·‖copy‖², Σw² over the copies at each pixel. Where copies of mean energy m
-    overlap with q = Σw²/(Σw)² and correlation ρ, the blend's energy is m·(q + ρ(1−q)): copies that agree (a
-    coherent field, ρ = 1) keep it; independent ones lose it — at weights ½, ½ half of it — so a cell's middle
-    would be stronger than its seams, a lattice at the cell period. ρ is estimated from the blend's energy over the
-    pixels within a Gaussian of 1 px, and the blend scaled by 1/√(q + ρ(1−q)) (for ρ = 0: variance-preserving
-    blending, Heitz & Neyret 2018)."""
-    weights = sums[:, channels : channels + 1].clamp_min(1e-12)
-    energy, squared_weights = sums[:, channels + 1 : channels + 2], sums[:, channels + 2 :]
+def seam_energy_gain(blend: Tensor, weights: Tensor, energy: Tensor, squared_weights: Tensor) -> Tensor:
+    """``[1,1,h,w]``: the factor that gives ``blend`` ``[1,C,h,w]``, a cross-fade of zero-mean copies, the copies'
+    own energy, from Σw, Σw·‖copy‖² and Σw² over the copies at each pixel (each ``[1,1,h,w]``). Where copies of
+    mean energy m overlap with q = Σw²/(Σw)² and correlation ρ, the blend's energy is m·(q + ρ(1−q)): copies that
+    agree (a coherent field, ρ = 1) keep it; independent ones lose it — at weights ½, ½ half of it — so a cell's
+    middle would be stronger than its seams, a lattice at the cell period. ρ is estimated from the blend's energy
+    over the pixels within a Gaussian of 1 px, and the blend scaled by 1/√(q + ρ(1−q)) (for ρ = 0:
+    variance-preserving blending, Heitz & Neyret 2018)."""
+    weights = weights.clamp_min(1e-12)
     mean_energy = energy / weights  # m
-    blend_energy = (sums[:, :channels] / weights).pow(2).sum(1, keepdim=True)
+    blend_energy = blend.pow(2).sum(1, keepdim=True)
     overlap = squared_weights / weights.pow(2)  # q: 1 where one copy alone
     shared = gaussian_blur(blend_energy - overlap * mean_energy, 1.0)  # ρ·(1−q)·m, summed near each pixel
     possible = gaussian_blur((1 - overlap) * mean_energy, 1.0)
@@ -116,7 +115,9 @@ def centre_vote(source: Tensor, queries: tuple[Tensor, Tensor], sources: tuple[T
     sums = F.pad(sums, (0, width - sums.shape[-1], 0, height - sums.shape[-2]))
     weights = sums[:, channels : channels + 1]
     voted = sums[:, :channels] / weights.clamp_min(1e-12) * (weights > 0)
-    return (voted * seam_energy_gain(sums, channels) if keep_energy else voted), weights
+    if keep_energy:
+        voted = voted * seam_energy_gain(voted, weights, sums[:, channels + 1 : channels + 2], sums[:, channels + 2 :])
+    return voted, weights
 
 
 def fine_band(image: Tensor, sigma: float, chroma: bool = False) -> Tensor:
