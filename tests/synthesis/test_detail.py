@@ -31,7 +31,7 @@ def test_centre_vote_copies_a_periodic_hole_exactly_from_its_true_matches(stride
                                  keep_energy)  # a coherent field: the copies agree, the energy needs no help
     inside = (F.interpolate(hole[None, None].float(), scale_factor=stride) > 0).expand_as(image)
     assert torch.allclose(weights.expand_as(image)[inside], torch.ones(())), "the seam windows sum to 1"
-    assert torch.allclose(voted[inside], image[inside], atol=1e-5)
+    assert torch.allclose(voted[inside], image[inside], atol=1e-6)
     wrong, _ = centre_vote(image, (rows, cols), (rows - 7, cols), stride, tuple(image.shape[-2:]), feather)
     assert not torch.allclose(wrong[inside], image[inside], atol=1e-2)
 
